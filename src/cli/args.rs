@@ -1,0 +1,107 @@
+//! Flag structs, as close to the flags as possible. Every setting is an `Option` so that "not
+//! given" differs from "given the default" when a `--config` file is overlaid.
+
+use clap::{Args, Parser, Subcommand};
+use std::path::PathBuf;
+
+#[derive(Parser, Debug)]
+#[command(name = "rram", version, about = "Train low-bit-width CNNs on simulated RRAM crossbars")]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum Command {
+    /// Train a network (default: LeNet-5 on MNIST at A,CO,W,G = 4,4,4,4).
+    Train(TrainArgs),
+    /// Measure training throughput (images/s) and where the time goes, per layer.
+    Bench(BenchArgs),
+}
+
+/// Settings shared by `train` and `bench`.
+#[derive(Args, Debug, Default, Clone)]
+pub struct RunArgs {
+    /// Network: lenet5 (default), lenet5-caffe.
+    #[arg(long)]
+    pub model: Option<String>,
+    /// Dataset: mnist.
+    #[arg(long)]
+    pub dataset: Option<String>,
+    /// Bit-widths A,CO,W,G, each 1..16 or 32 (= fp32), e.g. 4,4,4,4.
+    #[arg(long)]
+    pub bits: Option<String>,
+    /// Images per step.
+    #[arg(long)]
+    pub batch: Option<usize>,
+    /// Worker threads (results are bit-identical for the same count).
+    #[arg(long)]
+    pub threads: Option<usize>,
+    /// Dataset folder (else $RRAM_DATA, ./data, ../shared/data are searched).
+    #[arg(long)]
+    pub data: Option<PathBuf>,
+    /// Keep the first and last matrix layers at fp32.
+    #[arg(long)]
+    pub fp32_first_last: bool,
+}
+
+#[derive(Args, Debug)]
+pub struct TrainArgs {
+    #[command(flatten)]
+    pub run: RunArgs,
+    /// Passes over the training set.
+    #[arg(long)]
+    pub epochs: Option<usize>,
+    /// Peak learning rate.
+    #[arg(long)]
+    pub lr: Option<f32>,
+    /// Momentum.
+    #[arg(long)]
+    pub momentum: Option<f32>,
+    /// Weight decay (L2, weights only).
+    #[arg(long)]
+    pub weight_decay: Option<f32>,
+    /// Learning-rate schedule: cosine (default), step, constant.
+    #[arg(long)]
+    pub schedule: Option<String>,
+    /// Run seed.
+    #[arg(long)]
+    pub seed: Option<u64>,
+    /// Use only the first N training images.
+    #[arg(long)]
+    pub train_limit: Option<usize>,
+    /// Use only the first N test images.
+    #[arg(long)]
+    pub test_limit: Option<usize>,
+    /// Read settings from a TOML file (e.g. a run's config.toml); flags given here override it.
+    #[arg(long)]
+    pub config: Option<PathBuf>,
+    /// Run folder (default runs/<timestamp>).
+    #[arg(long)]
+    pub out: Option<PathBuf>,
+    /// Continue the run in DIR from its last checkpoint, with the settings of DIR/config.toml.
+    #[arg(long, value_name = "DIR", conflicts_with_all = [
+        "model", "dataset", "bits", "batch", "data", "epochs", "lr", "momentum",
+        "weight_decay", "schedule", "seed", "train_limit", "test_limit", "config", "out",
+        "fp32_first_last",
+    ])]
+    pub resume: Option<PathBuf>,
+    /// No progress bars (epoch lines and the summary still print).
+    #[arg(long)]
+    pub quiet: bool,
+}
+
+#[derive(Args, Debug)]
+pub struct BenchArgs {
+    #[command(flatten)]
+    pub run: RunArgs,
+    /// Timed steps per setting (after warm-up).
+    #[arg(long, default_value_t = 60)]
+    pub steps: usize,
+    /// Repeats per setting; the median is reported.
+    #[arg(long, default_value_t = 5)]
+    pub repeats: usize,
+    /// Print the result as JSON.
+    #[arg(long)]
+    pub json: bool,
+}

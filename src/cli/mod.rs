@@ -1,0 +1,18 @@
+//! The command line: clap definitions (`args`), their resolution into library configs
+//! (`resolve`), and one function per command. Only the binary declares this module, so the
+//! library never sees a flag.
+
+pub mod args;
+pub mod bench;
+pub mod resolve;
+pub mod train;
+
+pub use args::{Cli, Command};
+
+/// Run the parsed command.
+pub fn run(cli: Cli) -> anyhow::Result<()> {
+    match cli.command {
+        Command::Train(a) => train::run(a),
+        Command::Bench(a) => bench::run(a),
+    }
+}

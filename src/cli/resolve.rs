@@ -1,0 +1,67 @@
+//! Flags → `RunConfig`: start from a config file or the defaults, apply the flags that were
+//! given, validate. The library only ever sees the resolved config.
+
+use super::args::{RunArgs, TrainArgs};
+use anyhow::Result;
+use rram::config::{DatasetKind, ModelKind, RunConfig, Schedule};
+
+/// Apply the shared run flags to `cfg`.
+pub fn apply_run_args(cfg: &mut RunConfig, a: &RunArgs) -> Result<()> {
+    if let Some(m) = &a.model {
+        cfg.model = ModelKind::parse(m)?;
+    }
+    if let Some(d) = &a.dataset {
+        cfg.dataset = DatasetKind::parse(d)?;
+    }
+    if let Some(b) = &a.bits {
+        cfg.bits = b.parse()?;
+    }
+    if let Some(b) = a.batch {
+        cfg.batch = b;
+    }
+    if let Some(t) = a.threads {
+        cfg.threads = t;
+    }
+    if let Some(d) = &a.data {
+        cfg.data = Some(d.clone());
+    }
+    if a.fp32_first_last {
+        cfg.fp32_first_last = true;
+    }
+    Ok(())
+}
+
+/// The config of `rram train` (not `--resume`, which reads the run's own config).
+pub fn train_config(a: &TrainArgs) -> Result<RunConfig> {
+    let mut cfg = match &a.config {
+        Some(p) => RunConfig::load(p)?,
+        None => RunConfig::default(),
+    };
+    apply_run_args(&mut cfg, &a.run)?;
+    if let Some(v) = a.epochs {
+        cfg.epochs = v;
+    }
+    if let Some(v) = a.lr {
+        cfg.lr = v;
+    }
+    if let Some(v) = a.momentum {
+        cfg.momentum = v;
+    }
+    if let Some(v) = a.weight_decay {
+        cfg.weight_decay = v;
+    }
+    if let Some(v) = &a.schedule {
+        cfg.schedule = Schedule::parse(v)?;
+    }
+    if let Some(v) = a.seed {
+        cfg.seed = v;
+    }
+    if let Some(v) = a.train_limit {
+        cfg.train_limit = Some(v);
+    }
+    if let Some(v) = a.test_limit {
+        cfg.test_limit = Some(v);
+    }
+    cfg.validate()?;
+    Ok(cfg)
+}

@@ -1,0 +1,118 @@
+//! `rram train`: resolve the config, pick the run folder, draw progress, print the summary.
+
+use super::args::TrainArgs;
+use super::resolve::train_config;
+use anyhow::{Context, Result};
+use indicatif::{ProgressBar, ProgressStyle};
+use rram::config::RunConfig;
+use rram::run::run_dir::{self, RunDir};
+use rram::train::trainer::{self, Monitor};
+use std::path::PathBuf;
+
+/// Progress bars per epoch plus one line per finished epoch.
+struct Bars {
+    bar: Option<ProgressBar>,
+    quiet: bool,
+    epochs: usize,
+    steps: u64,
+}
+
+impl Monitor for Bars {
+    fn epoch_start(&mut self, epoch: usize, steps: usize) {
+        if self.quiet {
+            return;
+        }
+        let bar = ProgressBar::new(steps as u64);
+        bar.set_style(
+            ProgressStyle::with_template("epoch {prefix} [{bar:30}] {pos}/{len} {msg} ({eta})")
+                .expect("valid template")
+                .progress_chars("=> "),
+        );
+        bar.set_prefix(format!("{epoch}/{}", self.epochs));
+        self.bar = Some(bar);
+        self.steps = 0;
+    }
+
+    fn step(&mut self, loss: f32, accuracy: f64) {
+        self.steps += 1;
+        if let Some(b) = &self.bar {
+            b.inc(1);
+            if self.steps % 20 == 0 {
+                b.set_message(format!("loss {loss:.4} acc {:.2}%", accuracy * 100.0));
+            }
+        }
+    }
+
+    fn epoch_end(&mut self, m: &serde_json::Value) {
+        if let Some(b) = self.bar.take() {
+            b.finish_and_clear();
+        }
+        eprintln!(
+            "epoch {:>3}/{}  loss {:.4}  train {:.2}%  test {:.2}%  {:.1} s  {:.0} img/s",
+            m["epoch"],
+            self.epochs,
+            m["train_loss"].as_f64().unwrap_or(f64::NAN),
+            m["train_accuracy"].as_f64().unwrap_or(f64::NAN) * 100.0,
+            m["test_accuracy"].as_f64().unwrap_or(f64::NAN) * 100.0,
+            m["seconds"].as_f64().unwrap_or(f64::NAN),
+            m["images_per_second"].as_f64().unwrap_or(f64::NAN),
+        );
+    }
+}
+
+fn default_out() -> PathBuf {
+    let now = humantime::format_rfc3339_seconds(std::time::SystemTime::now()).to_string();
+    let stamp: String = now.chars().filter(|c| c.is_ascii_digit() || *c == 'T').collect();
+    PathBuf::from("runs").join(stamp.replace('T', "-"))
+}
+
+pub fn run(a: TrainArgs) -> Result<()> {
+    let (cfg, out, resume) = match &a.resume {
+        Some(dir) => {
+            let path = dir.join(run_dir::CONFIG);
+            if !path.is_file() {
+                anyhow::bail!("--resume {}: no {} there", dir.display(), run_dir::CONFIG);
+            }
+            let mut cfg = RunConfig::load(&path)?;
+            if let Some(t) = a.run.threads {
+                cfg.threads = t;
+            }
+            (cfg, dir.clone(), true)
+        }
+        None => (train_config(&a)?, a.out.clone().unwrap_or_else(default_out), false),
+    };
+    let dir = RunDir::create(&out)?;
+    eprintln!(
+        "rram train: {} on {} at A,CO,W,G = {}, {} epochs, batch {}, lr {}, seed {}, {} threads -> {}",
+        cfg.model.as_str(),
+        cfg.dataset.as_str(),
+        cfg.bits,
+        cfg.epochs,
+        cfg.batch,
+        cfg.lr,
+        cfg.seed,
+        cfg.threads,
+        out.display()
+    );
+    let mut bars = Bars {
+        bar: None,
+        quiet: a.quiet,
+        epochs: cfg.epochs,
+        steps: 0,
+    };
+    let s = trainer::train(&cfg, &dir, resume, &mut bars)
+        .with_context(|| format!("training in {}", out.display()))?;
+    let status = if s.diverged { "DIVERGED" } else { "done" };
+    println!(
+        "{status}: {} {} bits {}: test accuracy {:.2}% (best {:.2}%) after {} epochs, {:.0} images/s, results in {}",
+        s.model,
+        cfg.dataset.as_str(),
+        s.bits,
+        s.test_accuracy * 100.0,
+        s.best_test_accuracy * 100.0,
+        s.epochs,
+        s.images_per_second,
+        out.display()
+    );
+    Ok(())
+}

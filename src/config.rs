@@ -1,0 +1,267 @@
+//! `RunConfig`: every setting of a training run, concrete and validated. It is what a run writes
+//! as `config.toml` before its first step, and what `--config` and `--resume` read back, so a
+//! run can always be repeated from its folder. Defaults are declared on the fields.
+
+use crate::error::{Error, Result};
+use crate::quant::BitWidths;
+use serde::{Deserialize, Serialize};
+use std::path::{Path, PathBuf};
+
+/// Network architecture.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum ModelKind {
+    /// Classic LeNet-5: conv 6 → conv 16 → FC 120 → FC 84 → FC 10 (spec §4 default).
+    Lenet5,
+    /// Caffe LeNet: conv 20 → conv 50 → FC 500 → FC 10.
+    Lenet5Caffe,
+}
+
+impl ModelKind {
+    pub const NAMES: &'static str = "lenet5, lenet5-caffe";
+
+    pub fn parse(s: &str) -> Result<Self> {
+        match s {
+            "lenet5" => Ok(ModelKind::Lenet5),
+            "lenet5-caffe" => Ok(ModelKind::Lenet5Caffe),
+            _ => Err(Error::invalid(
+                "model",
+                format!("unknown model {s:?} (known: {})", Self::NAMES),
+            )),
+        }
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ModelKind::Lenet5 => "lenet5",
+            ModelKind::Lenet5Caffe => "lenet5-caffe",
+        }
+    }
+}
+
+/// Dataset a model trains on.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum DatasetKind {
+    Mnist,
+}
+
+impl DatasetKind {
+    pub fn parse(s: &str) -> Result<Self> {
+        match s {
+            "mnist" => Ok(DatasetKind::Mnist),
+            _ => Err(Error::invalid(
+                "dataset",
+                format!("unknown dataset {s:?} (known: mnist)"),
+            )),
+        }
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            DatasetKind::Mnist => "mnist",
+        }
+    }
+}
+
+/// Learning-rate schedule over the whole run (applied per step).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Schedule {
+    /// lr unchanged.
+    Constant,
+    /// lr/10 at 50% and again at 75% of the epochs (He et al.).
+    Step,
+    /// Half-cosine from lr to 0 (default).
+    Cosine,
+}
+
+impl Schedule {
+    pub fn parse(s: &str) -> Result<Self> {
+        match s {
+            "constant" => Ok(Schedule::Constant),
+            "step" => Ok(Schedule::Step),
+            "cosine" => Ok(Schedule::Cosine),
+            _ => Err(Error::invalid(
+                "schedule",
+                format!("unknown schedule {s:?} (known: constant, step, cosine)"),
+            )),
+        }
+    }
+}
+
+/// All settings of one training run.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RunConfig {
+    /// Network. Default `lenet5`.
+    pub model: ModelKind,
+    /// Dataset. Default `mnist`.
+    pub dataset: DatasetKind,
+    /// Bit-widths A,CO,W,G (1..16, 32 = fp32). Default `4,4,4,4`, the paper's headline setting.
+    pub bits: BitWidths,
+    /// Passes over the training set. Default 20.
+    pub epochs: usize,
+    /// Images per step. Default 64 (spec §4).
+    pub batch: usize,
+    /// Peak learning rate. Default 0.05.
+    pub lr: f32,
+    /// Momentum m of `ΔK = lr·∂J/∂K + m·ΔK_last`. Default 0.9.
+    pub momentum: f32,
+    /// L2 weight decay on weights (not biases, not BN). Default 5e-4.
+    pub weight_decay: f32,
+    /// Learning-rate schedule. Default `cosine`.
+    pub schedule: Schedule,
+    /// Run seed: data order, initial weights, G rounding. Default 1.
+    pub seed: u64,
+    /// Use only the first N training images (quick runs, tests). Default: all.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub train_limit: Option<usize>,
+    /// Use only the first N test images. Default: all.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub test_limit: Option<usize>,
+    /// Dataset folder; when absent it is searched for (see `data::locate`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub data: Option<PathBuf>,
+    /// Worker threads. Results are bit-identical for the same thread count. Default: all cores.
+    pub threads: usize,
+    /// Images per evaluation batch (evaluation only; does not change results). Default 1000.
+    pub eval_batch: usize,
+    /// Keep the first and last matrix layers at fp32 (a hybrid system). Default false (all-RRAM).
+    pub fp32_first_last: bool,
+    /// Standard deviation that each matrix layer's output is scaled to at initialisation
+    /// (data-dependent init of the digital scale α, see `nn::engine`). Default 0.5.
+    pub init_output_std: f32,
+}
+
+impl Default for RunConfig {
+    fn default() -> Self {
+        RunConfig {
+            model: ModelKind::Lenet5,
+            dataset: DatasetKind::Mnist,
+            bits: BitWidths::uniform(4),
+            epochs: 20,
+            batch: 64,
+            lr: 0.05,
+            momentum: 0.9,
+            weight_decay: 5e-4,
+            schedule: Schedule::Cosine,
+            seed: 1,
+            train_limit: None,
+            test_limit: None,
+            data: None,
+            threads: std::thread::available_parallelism().map_or(1, |n| n.get()),
+            eval_batch: 1000,
+            fp32_first_last: false,
+            init_output_std: 0.5,
+        }
+    }
+}
+
+impl RunConfig {
+    /// Check every value; the first bad one is named in the error.
+    pub fn validate(&self) -> Result<()> {
+        let bad = |key: &str, what: String| Err(Error::invalid(key, what));
+        if !(self.lr.is_finite() && self.lr > 0.0) {
+            return bad("lr", format!("{} must be a number > 0", self.lr));
+        }
+        if !(0.0..1.0).contains(&self.momentum) {
+            return bad("momentum", format!("{} must be in [0, 1)", self.momentum));
+        }
+        if !(self.weight_decay.is_finite() && self.weight_decay >= 0.0) {
+            return bad("weight_decay", format!("{} must be >= 0", self.weight_decay));
+        }
+        if self.epochs == 0 {
+            return bad("epochs", "must be at least 1".into());
+        }
+        if self.batch == 0 {
+            return bad("batch", "must be at least 1".into());
+        }
+        if self.eval_batch == 0 {
+            return bad("eval_batch", "must be at least 1".into());
+        }
+        if self.threads == 0 || self.threads > 1024 {
+            return bad("threads", format!("{} must be in 1..=1024", self.threads));
+        }
+        if self.train_limit == Some(0) {
+            return bad("train_limit", "must be at least 1".into());
+        }
+        if self.test_limit == Some(0) {
+            return bad("test_limit", "must be at least 1".into());
+        }
+        if !(self.init_output_std.is_finite() && self.init_output_std > 0.0) {
+            return bad("init_output_std", "must be > 0".into());
+        }
+        Ok(())
+    }
+
+    /// Read a config file (a run's `config.toml` or a user's own); missing keys take defaults.
+    pub fn load(path: &Path) -> Result<Self> {
+        let text = std::fs::read_to_string(path).map_err(|e| Error::io(path, e))?;
+        Self::from_toml(&text).map_err(|e| match e {
+            Error::Invalid { key, what } => Error::format(path, format!("{key}: {what}")),
+            other => other,
+        })
+    }
+
+    /// Parse TOML text; missing keys take their defaults.
+    pub fn from_toml(text: &str) -> Result<Self> {
+        let partial: toml::Table = text
+            .parse()
+            .map_err(|e: toml::de::Error| Error::invalid("config", one_line(&e.to_string())))?;
+        let mut base = toml::Table::try_from(RunConfig::default())
+            .map_err(|e| Error::invalid("config", e.to_string()))?;
+        for (k, v) in partial {
+            base.insert(k, v);
+        }
+        let cfg: RunConfig = toml::Value::Table(base)
+            .try_into()
+            .map_err(|e: toml::de::Error| Error::invalid("config", one_line(&e.to_string())))?;
+        cfg.validate()?;
+        Ok(cfg)
+    }
+
+    pub fn to_toml(&self) -> String {
+        toml::to_string(self).expect("RunConfig always serializes")
+    }
+}
+
+/// TOML errors span several lines (with a source excerpt); keep the message on one.
+fn one_line(s: &str) -> String {
+    s.lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty() && !l.starts_with('|') && !l.chars().all(|c| c == '^'))
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn toml_round_trip_and_partial_files() {
+        let cfg = RunConfig {
+            train_limit: Some(100),
+            bits: "2,2,1,4".parse().unwrap(),
+            ..RunConfig::default()
+        };
+        assert_eq!(RunConfig::from_toml(&cfg.to_toml()).unwrap(), cfg);
+        let partial = RunConfig::from_toml("epochs = 3\nbits = \"8,8,8,8\"\n").unwrap();
+        assert_eq!(partial.epochs, 3);
+        assert_eq!(partial.lr, RunConfig::default().lr);
+    }
+
+    #[test]
+    fn bad_configs_are_errors() {
+        for bad in [
+            "lr = -1.0",
+            "bits = \"4,4,4\"",
+            "model = \"vgg\"",
+            "unknown_key = 1",
+            "epochs = [",
+        ] {
+            assert!(RunConfig::from_toml(bad).is_err(), "{bad}");
+        }
+    }
+}

@@ -1,0 +1,183 @@
+//! im2col / col2im for channel-major (`[c, n, h, w]`) feature maps, and `ConvGeom`, the one place
+//! that derives output sizes. The column matrix is `[c_in·k_h·k_w, n·h_out·w_out]`, row index
+//! `(ci, kh, kw)`, column index `(n, oh, ow)`: a conv is then `W[c_out, r] · col[r, p]`.
+
+use rayon::prelude::*;
+
+/// Shape arithmetic of a 2-D convolution (square stride and padding).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ConvGeom {
+    pub n: usize,
+    pub c_in: usize,
+    pub h_in: usize,
+    pub w_in: usize,
+    pub k_h: usize,
+    pub k_w: usize,
+    pub stride: usize,
+    pub pad: usize,
+}
+
+impl ConvGeom {
+    pub fn h_out(&self) -> usize {
+        (self.h_in + 2 * self.pad - self.k_h) / self.stride + 1
+    }
+    pub fn w_out(&self) -> usize {
+        (self.w_in + 2 * self.pad - self.k_w) / self.stride + 1
+    }
+    /// Rows of the column matrix: `c_in·k_h·k_w` (crossbar rows of the layer).
+    pub fn rows(&self) -> usize {
+        self.c_in * self.k_h * self.k_w
+    }
+    /// Output positions per sample.
+    pub fn positions(&self) -> usize {
+        self.h_out() * self.w_out()
+    }
+    /// Columns of the column matrix: `n·h_out·w_out`.
+    pub fn cols(&self) -> usize {
+        self.n * self.positions()
+    }
+}
+
+/// Fill `col` (`rows × cols`) from `x` (`[c_in, n, h_in, w_in]`); padding reads as zero.
+pub fn im2col(x: &[f32], g: &ConvGeom, col: &mut [f32]) {
+    let (ho, wo) = (g.h_out(), g.w_out());
+    let p = g.cols();
+    assert_eq!(x.len(), g.c_in * g.n * g.h_in * g.w_in);
+    assert_eq!(col.len(), g.rows() * p);
+    col.par_chunks_mut(p).enumerate().for_each(|(r, row)| {
+        let ci = r / (g.k_h * g.k_w);
+        let kh = (r / g.k_w) % g.k_h;
+        let kw = r % g.k_w;
+        for n in 0..g.n {
+            let plane = &x[(ci * g.n + n) * g.h_in * g.w_in..][..g.h_in * g.w_in];
+            let out = &mut row[n * ho * wo..][..ho * wo];
+            for oh in 0..ho {
+                let ih = (oh * g.stride + kh) as isize - g.pad as isize;
+                let orow = &mut out[oh * wo..][..wo];
+                if ih < 0 || ih >= g.h_in as isize {
+                    orow.fill(0.0);
+                    continue;
+                }
+                let src = &plane[ih as usize * g.w_in..][..g.w_in];
+                if g.stride == 1 {
+                    // Contiguous run: valid ow are those with 0 <= ow + kw - pad < w_in.
+                    let lo = g.pad.saturating_sub(kw).min(wo);
+                    let hi = (g.w_in + g.pad).saturating_sub(kw).min(wo).max(lo);
+                    orow[..lo].fill(0.0);
+                    orow[hi..].fill(0.0);
+                    let start = lo + kw - g.pad;
+                    orow[lo..hi].copy_from_slice(&src[start..start + (hi - lo)]);
+                } else {
+                    for (ow, o) in orow.iter_mut().enumerate() {
+                        let iw = (ow * g.stride + kw) as isize - g.pad as isize;
+                        *o = if iw < 0 || iw >= g.w_in as isize {
+                            0.0
+                        } else {
+                            src[iw as usize]
+                        };
+                    }
+                }
+            }
+        }
+    });
+}
+
+/// Accumulate `col` back into `dx` (`[c_in, n, h_in, w_in]`, overwritten): the adjoint of im2col.
+pub fn col2im(col: &[f32], g: &ConvGeom, dx: &mut [f32]) {
+    let (ho, wo) = (g.h_out(), g.w_out());
+    let p = g.cols();
+    let plane_len = g.n * g.h_in * g.w_in;
+    assert_eq!(dx.len(), g.c_in * plane_len);
+    assert_eq!(col.len(), g.rows() * p);
+    // Each input channel owns its k_h·k_w rows of `col`, so channels run in parallel race-free.
+    dx.par_chunks_mut(plane_len)
+        .enumerate()
+        .for_each(|(ci, dxc)| {
+            dxc.fill(0.0);
+            for kh in 0..g.k_h {
+                for kw in 0..g.k_w {
+                    let r = (ci * g.k_h + kh) * g.k_w + kw;
+                    let row = &col[r * p..][..p];
+                    for n in 0..g.n {
+                        let plane = &mut dxc[n * g.h_in * g.w_in..][..g.h_in * g.w_in];
+                        let src = &row[n * ho * wo..][..ho * wo];
+                        for oh in 0..ho {
+                            let ih = (oh * g.stride + kh) as isize - g.pad as isize;
+                            if ih < 0 || ih >= g.h_in as isize {
+                                continue;
+                            }
+                            let dst = &mut plane[ih as usize * g.w_in..][..g.w_in];
+                            let s = &src[oh * wo..][..wo];
+                            for (ow, &v) in s.iter().enumerate() {
+                                let iw = (ow * g.stride + kw) as isize - g.pad as isize;
+                                if iw >= 0 && iw < g.w_in as isize {
+                                    dst[iw as usize] += v;
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+        });
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::kernels::reference;
+    use crate::rng::Rng;
+
+    fn geoms() -> Vec<ConvGeom> {
+        let mk = |n, c_in, h_in, w_in, k, stride, pad| ConvGeom {
+            n,
+            c_in,
+            h_in,
+            w_in,
+            k_h: k,
+            k_w: k,
+            stride,
+            pad,
+        };
+        vec![
+            mk(2, 1, 28, 28, 5, 1, 2),
+            mk(3, 6, 14, 14, 5, 1, 0),
+            mk(2, 3, 8, 8, 3, 1, 1),
+            mk(2, 4, 9, 7, 3, 2, 1),
+            mk(1, 2, 5, 5, 1, 2, 0),
+        ]
+    }
+
+    #[test]
+    fn im2col_matches_reference() {
+        let mut rng = Rng::new(1);
+        for g in geoms() {
+            let x: Vec<f32> = (0..g.c_in * g.n * g.h_in * g.w_in)
+                .map(|_| rng.uniform())
+                .collect();
+            let mut col = vec![f32::NAN; g.rows() * g.cols()];
+            im2col(&x, &g, &mut col);
+            assert_eq!(col, reference::im2col(&x, &g), "{g:?}");
+        }
+    }
+
+    #[test]
+    fn col2im_is_the_adjoint_of_im2col() {
+        // <im2col(x), c> == <x, col2im(c)> for all x, c.
+        let mut rng = Rng::new(2);
+        for g in geoms() {
+            let x: Vec<f32> = (0..g.c_in * g.n * g.h_in * g.w_in)
+                .map(|_| rng.uniform_in(-1.0, 1.0))
+                .collect();
+            let c: Vec<f32> = (0..g.rows() * g.cols())
+                .map(|_| rng.uniform_in(-1.0, 1.0))
+                .collect();
+            let mut col = vec![0.0; c.len()];
+            im2col(&x, &g, &mut col);
+            let mut dx = vec![f32::NAN; x.len()];
+            col2im(&c, &g, &mut dx);
+            let lhs: f64 = col.iter().zip(&c).map(|(a, b)| (a * b) as f64).sum();
+            let rhs: f64 = x.iter().zip(&dx).map(|(a, b)| (a * b) as f64).sum();
+            assert!((lhs - rhs).abs() < 1e-3 * (1.0 + lhs.abs()), "{g:?}: {lhs} vs {rhs}");
+        }
+    }
+}

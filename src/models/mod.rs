@@ -1,0 +1,136 @@
+//! Networks as sequences of layers, and what every network can do: forward, backward, the
+//! data-dependent initialisation of the digital scales, and access to parameters and buffers by
+//! name (for the optimizer and checkpoints).
+
+pub mod lenet5;
+
+use crate::config::ModelKind;
+use crate::nn::{Ctx, Layer, ParamView};
+use crate::quant::BitWidths;
+use crate::rng::Rng;
+use crate::tensor::Tensor;
+
+pub struct Model {
+    pub kind: ModelKind,
+    pub layers: Vec<Box<dyn Layer>>,
+    /// Input shape per sample: channels, height, width.
+    pub input: [usize; 3],
+    pub classes: usize,
+    /// When `Some`, forward and backward add each layer's wall time (seconds) here, indexed like
+    /// `layers`: `[forward, backward]`. Used by `rram bench`.
+    pub profile: Option<Vec<[f64; 2]>>,
+}
+
+impl Model {
+    /// Build `kind` at the given bit-widths; `fp32_first_last` keeps the first and last matrix
+    /// layers (and the image input) at full precision.
+    pub fn build(kind: ModelKind, bits: BitWidths, fp32_first_last: bool, rng: &mut Rng) -> Self {
+        let mut m = match kind {
+            ModelKind::Lenet5 | ModelKind::Lenet5Caffe => lenet5::build(kind, bits, rng),
+        };
+        if fp32_first_last {
+            m.set_first_last_fp32();
+        }
+        m
+    }
+
+    fn set_first_last_fp32(&mut self) {
+        let idx: Vec<usize> = (0..self.layers.len())
+            .filter(|&i| self.layers[i].matrix().is_some())
+            .collect();
+        for &i in [idx.first(), idx.last()].into_iter().flatten() {
+            self.layers[i].matrix().unwrap().bits = BitWidths::FP32;
+        }
+    }
+
+    /// # Shapes
+    /// `[c, n, h, w]` → logits `[classes, n]`.
+    pub fn forward(&mut self, mut x: Tensor, ctx: &Ctx) -> Tensor {
+        for (i, l) in self.layers.iter_mut().enumerate() {
+            let t = self.profile.as_ref().map(|_| std::time::Instant::now());
+            x = l.forward(x, ctx);
+            if let (Some(p), Some(t)) = (self.profile.as_mut(), t) {
+                p[i][0] += t.elapsed().as_secs_f64();
+            }
+        }
+        x
+    }
+
+    /// Backward from dJ/d(logits); stops after the first layer that has parameters (nothing
+    /// before it needs an error).
+    pub fn backward(&mut self, mut dy: Tensor, ctx: &Ctx) {
+        let first = self
+            .layers
+            .iter_mut()
+            .position(|l| !l.params().is_empty())
+            .unwrap_or(0);
+        for (i, l) in self.layers.iter_mut().enumerate().skip(first).rev() {
+            let t = self.profile.as_ref().map(|_| std::time::Instant::now());
+            dy = l.backward(dy, ctx);
+            if let (Some(p), Some(t)) = (self.profile.as_mut(), t) {
+                p[i][1] += t.elapsed().as_secs_f64();
+            }
+        }
+    }
+
+    /// Data-dependent initialisation: walk the layers in order on a batch and set each matrix
+    /// layer's α so that its output has standard deviation `target`.
+    pub fn calibrate(&mut self, mut x: Tensor, target: f32, seed: u64) {
+        let ctx = Ctx::eval(seed);
+        for l in &mut self.layers {
+            if let Some(core) = l.matrix() {
+                core.alpha[0] = 1.0;
+            }
+            let mut y = l.forward(x, &ctx);
+            if let Some(core) = l.matrix() {
+                let n = y.len().max(1) as f64;
+                let mean = y.data.iter().map(|&v| v as f64).sum::<f64>() / n;
+                let var = y.data.iter().map(|&v| (v as f64 - mean).powi(2)).sum::<f64>() / n;
+                let std = var.sqrt() as f32;
+                if std > 0.0 && std.is_finite() {
+                    let alpha = target / std;
+                    core.alpha[0] = alpha;
+                    // bias is zero at initialisation, so y scales with α
+                    y.data.iter_mut().for_each(|v| *v *= alpha);
+                }
+            }
+            x = y;
+        }
+    }
+
+    /// Every trainable parameter with its checkpoint name `<layer>.<param>`.
+    pub fn params(&mut self) -> Vec<(String, ParamView<'_>)> {
+        let mut out = Vec::new();
+        for l in &mut self.layers {
+            let lname = l.name().to_string();
+            for p in l.params() {
+                out.push((format!("{lname}.{}", p.name), p));
+            }
+        }
+        out
+    }
+
+    /// Every buffer (non-trained state) with its checkpoint name.
+    pub fn buffers(&mut self) -> Vec<(String, &mut Vec<f32>)> {
+        let mut out = Vec::new();
+        for l in &mut self.layers {
+            let lname = l.name().to_string();
+            for (b, v) in l.buffers() {
+                out.push((format!("{lname}.{b}"), v));
+            }
+        }
+        out
+    }
+
+    /// Matrix layers with their names: rows × cols of each crossbar matrix.
+    pub fn matrix_shapes(&mut self) -> Vec<(String, usize, usize)> {
+        let mut out = Vec::new();
+        for l in &mut self.layers {
+            let name = l.name().to_string();
+            if let Some(c) = l.matrix() {
+                out.push((name, c.rows, c.cols));
+            }
+        }
+        out
+    }
+}

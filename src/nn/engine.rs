@@ -1,0 +1,158 @@
+//! `MatrixCore`: the `y = α·CO(W_q · x) + b` product shared by Conv2d and Linear, with the W, CO
+//! and G quantization points of spec §2 around it. This is the seam where the crossbar arrays
+//! plug in: the ideal engine here runs the software quantizers around one GEMM.
+//!
+//! Shapes: latent weights `w` are `[cols, rows]` (`cols` = output channels = crossbar columns,
+//! `rows` = `k·k·c_in` or `in` = crossbar rows); the input is `[rows, n·positions]`, the output
+//! `[cols, n·positions]`, where `positions` is the number of output pixels per sample (1 for FC).
+//!
+//! `α` is a digital per-layer scale applied after the ADC. DoReFa weights lie in [−1, 1] whatever
+//! the latent scale, so without it the column sums of a wide layer would saturate the [0, 1] clip
+//! of the next activation; `α` is set once from data at initialisation (`Model::calibrate`) and
+//! then held fixed (it is part of the checkpoint).
+
+use crate::kernels::gemm::{Trans, matmul};
+use crate::nn::Ctx;
+use crate::quant::gradient::RoundingKey;
+use crate::quant::{BitWidths, gradient, output, weight};
+use crate::rng::Rng;
+
+pub struct MatrixCore {
+    /// Index of the layer in its model: keys its random streams.
+    pub index: u64,
+    pub rows: usize,
+    pub cols: usize,
+    /// Latent fp32 weights `[cols, rows]`, in digital memory.
+    pub w: Vec<f32>,
+    pub dw: Vec<f32>,
+    /// Per-output bias (digital); empty when the layer has none.
+    pub bias: Vec<f32>,
+    pub dbias: Vec<f32>,
+    /// Digital output scale (see module docs). Stored as a one-element buffer for checkpoints.
+    pub alpha: Vec<f32>,
+    pub bits: BitWidths,
+    /// Whether backward computes dJ/dx (false for the first layer).
+    pub input_grad: bool,
+    w_q: Vec<f32>,
+    w_d: Vec<f32>,
+    x: Vec<f32>,
+    n: usize,
+    positions: usize,
+}
+
+impl MatrixCore {
+    /// He-uniform initial weights (bound `sqrt(6/rows)`), zero bias, `α = 1`.
+    pub fn new(index: u64, rows: usize, cols: usize, bias: bool, bits: BitWidths, rng: &mut Rng) -> Self {
+        let bound = (6.0 / rows as f32).sqrt();
+        let w: Vec<f32> = (0..rows * cols).map(|_| rng.uniform_in(-bound, bound)).collect();
+        let nb = if bias { cols } else { 0 };
+        MatrixCore {
+            index,
+            rows,
+            cols,
+            dw: vec![0.0; w.len()],
+            w,
+            bias: vec![0.0; nb],
+            dbias: vec![0.0; nb],
+            alpha: vec![1.0],
+            bits,
+            input_grad: true,
+            w_q: Vec::new(),
+            w_d: Vec::new(),
+            x: Vec::new(),
+            n: 0,
+            positions: 0,
+        }
+    }
+
+    /// The weights as the cells hold them (valid after a forward pass).
+    pub fn w_q(&self) -> &[f32] {
+        &self.w_q
+    }
+
+    /// Quantize the latent weights to W bits (done at each forward: weights change every step).
+    fn refresh_w_q(&mut self) {
+        self.w_q.resize(self.w.len(), 0.0);
+        self.w_d.resize(self.w.len(), 0.0);
+        weight::quantize(&self.w, self.bits.w, &mut self.w_q, &mut self.w_d);
+    }
+
+    /// `x` is `[rows, n·positions]`; returns `[cols, n·positions]`.
+    pub fn forward(&mut self, x: Vec<f32>, n: usize, positions: usize, ctx: &Ctx) -> Vec<f32> {
+        let p = n * positions;
+        assert_eq!(x.len(), self.rows * p, "matrix input has the wrong size");
+        self.refresh_w_q();
+        let mut y = vec![0.0; self.cols * p];
+        matmul(&mut y, &self.w_q, Trans::No, &x, Trans::No, self.cols, p, self.rows, false);
+        output::quantize(&mut y, self.bits.co);
+        let alpha = self.alpha[0];
+        if alpha != 1.0 || !self.bias.is_empty() {
+            for (c, row) in y.chunks_mut(p).enumerate() {
+                let b = self.bias.get(c).copied().unwrap_or(0.0);
+                for v in row {
+                    *v = alpha * *v + b;
+                }
+            }
+        }
+        if ctx.train {
+            self.x = x;
+            self.n = n;
+            self.positions = positions;
+        }
+        y
+    }
+
+    /// `dy` is `[cols, n·positions]`; fills `dw`, `dbias`; returns dJ/dx `[rows, n·positions]`
+    /// (empty when `input_grad` is false).
+    pub fn backward(&mut self, mut dy: Vec<f32>, ctx: &Ctx) -> Vec<f32> {
+        let p = self.n * self.positions;
+        assert_eq!(dy.len(), self.cols * p, "matrix error has the wrong size");
+        for (c, row) in dy.chunks(p).enumerate() {
+            if let Some(db) = self.dbias.get_mut(c) {
+                *db = row.iter().sum();
+            }
+        }
+        // dJ/dCO = α·dJ/dy, then G-bit quantization per sample.
+        let alpha = self.alpha[0];
+        if alpha != 1.0 {
+            dy.iter_mut().for_each(|v| *v *= alpha);
+        }
+        let key = RoundingKey {
+            seed: ctx.seed,
+            layer: self.index,
+            step: ctx.step,
+        };
+        gradient::quantize(&mut dy, self.cols, self.n, self.positions, self.bits.g, key);
+        // Backprop part 2: dW_q = g_q · xᵀ, then straight-through to the latent weights.
+        matmul(&mut self.dw, &dy, Trans::No, &self.x, Trans::Yes, self.cols, self.rows, p, false);
+        for (d, f) in self.dw.iter_mut().zip(&self.w_d) {
+            *d *= f;
+        }
+        // Backprop part 1: dx = W_qᵀ · g_q.
+        if !self.input_grad {
+            return Vec::new();
+        }
+        let mut dx = vec![0.0; self.rows * p];
+        matmul(&mut dx, &self.w_q, Trans::Yes, &dy, Trans::No, self.rows, p, self.cols, false);
+        dx
+    }
+
+    /// Parameters for the optimizer: weight (decayed), then bias.
+    pub fn params(&mut self) -> Vec<crate::nn::ParamView<'_>> {
+        let mut v = vec![crate::nn::ParamView {
+            name: "weight",
+            value: &mut self.w,
+            grad: &mut self.dw,
+            decay: true,
+        }];
+        if !self.bias.is_empty() {
+            v.push(crate::nn::ParamView {
+                name: "bias",
+                value: &mut self.bias,
+                grad: &mut self.dbias,
+                decay: false,
+            });
+        }
+        v
+    }
+}

@@ -1,0 +1,70 @@
+//! Layers. Each layer owns its forward and its backward (no autodiff): `forward` caches what the
+//! backward needs, `backward` takes dJ/d(output) and returns dJ/d(input), filling the gradients
+//! of its parameters. Matrix layers (`Conv2d`, `Linear`) hand their product to `engine::MatrixCore`,
+//! where the A/CO/W/G quantization points live; the rest is digital work ("others").
+
+pub mod activation;
+pub mod batch_norm;
+pub mod conv2d;
+pub mod engine;
+pub mod flatten;
+pub mod linear;
+pub mod loss;
+pub mod pool;
+
+use crate::tensor::Tensor;
+pub use engine::MatrixCore;
+
+/// What a forward or backward pass needs to know about the step it is part of.
+#[derive(Clone, Copy, Debug)]
+pub struct Ctx {
+    /// Training (batch statistics, caches for backward) or evaluation.
+    pub train: bool,
+    /// Global training step: keys the stochastic rounding of G.
+    pub step: u64,
+    /// The run seed.
+    pub seed: u64,
+}
+
+impl Ctx {
+    pub fn eval(seed: u64) -> Self {
+        Ctx {
+            train: false,
+            step: 0,
+            seed,
+        }
+    }
+}
+
+/// A trainable parameter as the optimizer sees it.
+pub struct ParamView<'a> {
+    /// Name inside its layer (`weight`, `bias`, `gamma`, `beta`).
+    pub name: &'static str,
+    pub value: &'a mut Vec<f32>,
+    pub grad: &'a mut Vec<f32>,
+    /// Whether weight decay applies (weights yes; biases and BN parameters no).
+    pub decay: bool,
+}
+
+/// One layer of a network.
+pub trait Layer: Send {
+    /// Name in checkpoints and reports (`conv1`, `fc3`, `pool1`).
+    fn name(&self) -> &str;
+    /// # Shapes
+    /// Channel-major, see `tensor`: `[c, n, h, w]` for feature maps, `[f, n]` for vectors.
+    fn forward(&mut self, x: Tensor, ctx: &Ctx) -> Tensor;
+    /// dJ/d(output) → dJ/d(input); parameter gradients are overwritten.
+    fn backward(&mut self, dy: Tensor, ctx: &Ctx) -> Tensor;
+    /// Trainable parameters, in a fixed order.
+    fn params(&mut self) -> Vec<ParamView<'_>> {
+        Vec::new()
+    }
+    /// Non-trainable state that a checkpoint must keep (BN running statistics, matrix scales).
+    fn buffers(&mut self) -> Vec<(&'static str, &mut Vec<f32>)> {
+        Vec::new()
+    }
+    /// The matrix core of a Conv2d / Linear layer.
+    fn matrix(&mut self) -> Option<&mut MatrixCore> {
+        None
+    }
+}

@@ -1,0 +1,74 @@
+//! A: the activation quantizer, `a_q = quantize_k(clip(x, 0, 1))` (spec §2): the DAC input of the
+//! next layer. Its backward passes the error where 0 ≤ x ≤ 1 (clip's derivative; quantize_k is
+//! straight-through). At fp32 the activation is a plain ReLU (no upper clip): the fp32 rows of
+//! Table I are an ordinary full-precision network.
+
+use super::{Bits, quantize_k};
+use rayon::prelude::*;
+
+const CHUNK: usize = 16 * 1024;
+
+/// Forward in place: `x` becomes `a_q`. `mask` records where the backward passes (1) or not (0).
+pub fn forward(x: &mut [f32], bits: Bits, mask: &mut Vec<u8>) {
+    mask.resize(x.len(), 0);
+    x.par_chunks_mut(CHUNK)
+        .zip(mask.par_chunks_mut(CHUNK))
+        .for_each(|(xs, ms)| match bits.levels() {
+            None => {
+                for (v, m) in xs.iter_mut().zip(ms) {
+                    *m = (*v > 0.0) as u8;
+                    *v = v.max(0.0);
+                }
+            }
+            Some(levels) => {
+                for (v, m) in xs.iter_mut().zip(ms) {
+                    *m = (*v >= 0.0 && *v <= 1.0) as u8;
+                    *v = quantize_k(v.clamp(0.0, 1.0), levels);
+                }
+            }
+        });
+}
+
+/// Backward in place: zero the error where the forward clipped.
+pub fn backward(dy: &mut [f32], mask: &[u8]) {
+    assert_eq!(dy.len(), mask.len());
+    dy.par_chunks_mut(CHUNK)
+        .zip(mask.par_chunks(CHUNK))
+        .for_each(|(ds, ms)| {
+            for (d, &m) in ds.iter_mut().zip(ms) {
+                if m == 0 {
+                    *d = 0.0;
+                }
+            }
+        });
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn activation_hand_values() {
+        // k = 2: clip then round(3x)/3. 0.5 -> 1.5 tie -> 2/3; 1.7 -> 1; -0.3 -> 0.
+        let mut x = vec![-0.3, 0.1, 0.5, 0.9, 1.7];
+        let mut m = Vec::new();
+        forward(&mut x, Bits::K(2), &mut m);
+        assert_eq!(x, vec![0.0, 0.0, 2.0 / 3.0, 1.0, 1.0]);
+        assert_eq!(m, vec![0, 1, 1, 1, 0]);
+        let mut d = vec![1.0; 5];
+        backward(&mut d, &m);
+        assert_eq!(d, vec![0.0, 1.0, 1.0, 1.0, 0.0]);
+    }
+
+    #[test]
+    fn activation_1bit_and_fp32() {
+        let mut x = vec![0.49, 0.5, 2.0];
+        let mut m = Vec::new();
+        forward(&mut x, Bits::K(1), &mut m);
+        assert_eq!(x, vec![0.0, 1.0, 1.0]);
+        let mut x = vec![-1.0, 0.25, 3.0];
+        forward(&mut x, Bits::Fp32, &mut m);
+        assert_eq!(x, vec![0.0, 0.25, 3.0]);
+        assert_eq!(m, vec![0, 1, 1]);
+    }
+}

@@ -1,0 +1,198 @@
+//! The epoch loop: seeded batches → forward → softmax cross-entropy → backward → SGD, test
+//! accuracy after every epoch, a checkpoint and the metrics after every epoch, the summary at the
+//! end. A loss that becomes NaN or infinite ends the run as `diverged` — a result, not an error.
+
+use crate::config::{DatasetKind, RunConfig};
+use crate::data::{Dataset, batcher, mnist};
+use crate::error::{Error, Result};
+use crate::models::Model;
+use crate::nn::Ctx;
+use crate::nn::loss::{count_correct, softmax_cross_entropy};
+use crate::rng::{Rng, stream};
+use crate::run::run_dir::{self, RunDir, write_atomic};
+use crate::train::checkpoint::{self, Progress};
+use crate::train::optimizer::Sgd;
+use crate::train::schedule::lr_at;
+use serde::{Deserialize, Serialize};
+use std::time::Instant;
+
+/// Final result of a run (`summary.json`).
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+pub struct Summary {
+    pub model: String,
+    pub bits: String,
+    /// Test accuracy after the last epoch (or at divergence).
+    pub test_accuracy: f64,
+    pub best_test_accuracy: f64,
+    /// True when the loss became NaN or infinite.
+    pub diverged: bool,
+    /// Epochs completed.
+    pub epochs: usize,
+    /// Training throughput, images per second (excluding evaluation).
+    pub images_per_second: f64,
+    /// Training time in seconds (excluding evaluation).
+    pub train_seconds: f64,
+}
+
+/// Receives progress events (the CLI draws progress bars from them; tests ignore them).
+pub trait Monitor: Send {
+    fn epoch_start(&mut self, _epoch: usize, _steps: usize) {}
+    fn step(&mut self, _loss: f32, _accuracy: f64) {}
+    fn epoch_end(&mut self, _metrics: &serde_json::Value) {}
+}
+
+/// A monitor that ignores everything.
+pub struct Silent;
+impl Monitor for Silent {}
+
+/// Load the dataset a config names.
+pub fn load_data(cfg: &RunConfig) -> Result<(Dataset, Dataset)> {
+    let splits = match cfg.dataset {
+        DatasetKind::Mnist => mnist::load(cfg.data.as_deref())?,
+    };
+    let (mut train, mut test) = (splits.train, splits.test);
+    if let Some(n) = cfg.train_limit {
+        train.truncate(n);
+    }
+    if let Some(n) = cfg.test_limit {
+        test.truncate(n);
+    }
+    Ok((train, test))
+}
+
+/// Build the model of a config with its seeded initial weights and calibrated scales.
+pub fn init_model(cfg: &RunConfig, train: &Dataset) -> Model {
+    let mut rng = Rng::keyed(cfg.seed, stream::INIT, &[]);
+    let mut model = Model::build(cfg.model, cfg.bits, cfg.fp32_first_last, &mut rng);
+    let mut idx: Vec<u32> = (0..train.len() as u32).collect();
+    Rng::keyed(cfg.seed, stream::CALIB, &[]).shuffle(&mut idx);
+    idx.truncate(cfg.batch.max(256).min(train.len()));
+    let (x, _) = batcher::gather(train, &idx);
+    model.calibrate(x, cfg.init_output_std, cfg.seed);
+    model
+}
+
+/// Test loss and accuracy.
+pub fn evaluate(model: &mut Model, ds: &Dataset, batch: usize, seed: u64) -> (f64, f64) {
+    let ctx = Ctx::eval(seed);
+    let (mut correct, mut loss) = (0usize, 0f64);
+    let idx: Vec<u32> = (0..ds.len() as u32).collect();
+    for chunk in idx.chunks(batch) {
+        let (x, labels) = batcher::gather(ds, chunk);
+        let logits = model.forward(x, &ctx);
+        let out = softmax_cross_entropy(&logits, &labels);
+        loss += out.loss as f64 * chunk.len() as f64;
+        correct += count_correct(&logits, &labels);
+    }
+    let n = ds.len().max(1) as f64;
+    (loss / n, correct as f64 / n)
+}
+
+/// Train per `cfg` in `dir`. With `resume`, continue from the folder's checkpoint if it has one.
+pub fn train(cfg: &RunConfig, dir: &RunDir, resume: bool, monitor: &mut dyn Monitor) -> Result<Summary> {
+    cfg.validate()?;
+    let pool = rayon::ThreadPoolBuilder::new()
+        .num_threads(cfg.threads)
+        .build()
+        .map_err(|e| Error::invalid("threads", e.to_string()))?;
+    pool.install(|| train_in_pool(cfg, dir, resume, monitor))
+}
+
+fn train_in_pool(cfg: &RunConfig, dir: &RunDir, resume: bool, monitor: &mut dyn Monitor) -> Result<Summary> {
+    let (train, test) = load_data(cfg)?;
+    write_atomic(&dir.path(run_dir::CONFIG), cfg.to_toml().as_bytes())?;
+    let mut model = init_model(cfg, &train);
+    let mut opt = Sgd::new(cfg.momentum, cfg.weight_decay);
+    let ckpt = dir.path(run_dir::CHECKPOINT);
+    let mut progress = if resume && ckpt.is_file() {
+        checkpoint::load(&ckpt, &mut model, &mut opt)?
+    } else {
+        Progress::default()
+    };
+
+    let per_epoch = train.len().div_ceil(cfg.batch) as u64;
+    let total = per_epoch * cfg.epochs as u64;
+    let mut diverged = false;
+    let mut best = progress
+        .metrics
+        .iter()
+        .filter_map(|m| m["test_accuracy"].as_f64())
+        .fold(0.0, f64::max);
+    let mut last_acc = progress
+        .metrics
+        .last()
+        .and_then(|m| m["test_accuracy"].as_f64())
+        .unwrap_or(0.0);
+
+    for epoch in progress.epochs_done..cfg.epochs {
+        let order = batcher::epoch_order(train.len(), cfg.seed, epoch as u64);
+        monitor.epoch_start(epoch + 1, per_epoch as usize);
+        let t0 = Instant::now();
+        let (mut loss_sum, mut correct, mut seen) = (0f64, 0usize, 0usize);
+        for chunk in order.chunks(cfg.batch) {
+            let ctx = Ctx { train: true, step: progress.step, seed: cfg.seed };
+            let (x, labels) = batcher::gather(&train, chunk);
+            let logits = model.forward(x, &ctx);
+            let out = softmax_cross_entropy(&logits, &labels);
+            if !out.loss.is_finite() {
+                diverged = true;
+                break;
+            }
+            model.backward(out.grad, &ctx);
+            let lr = lr_at(cfg.schedule, cfg.lr, progress.step, total, per_epoch);
+            opt.step(&mut model.params(), lr);
+            progress.step += 1;
+            loss_sum += out.loss as f64 * chunk.len() as f64;
+            correct += out.correct;
+            seen += chunk.len();
+            monitor.step(out.loss, correct as f64 / seen as f64);
+        }
+        let secs = t0.elapsed().as_secs_f64();
+        progress.train_seconds += secs;
+        progress.images += seen as u64;
+        let (test_loss, test_acc) = evaluate(&mut model, &test, cfg.eval_batch, cfg.seed);
+        last_acc = test_acc;
+        if diverged {
+            break;
+        }
+        best = best.max(test_acc);
+        let m = serde_json::json!({
+            "epoch": epoch + 1,
+            "train_loss": loss_sum / seen.max(1) as f64,
+            "train_accuracy": correct as f64 / seen.max(1) as f64,
+            "test_loss": test_loss,
+            "test_accuracy": test_acc,
+            "lr": lr_at(cfg.schedule, cfg.lr, progress.step.saturating_sub(1), total, per_epoch),
+            "seconds": secs,
+            "images_per_second": seen as f64 / secs.max(1e-9),
+        });
+        monitor.epoch_end(&m);
+        progress.metrics.push(m);
+        progress.epochs_done = epoch + 1;
+        write_metrics(dir, &progress)?;
+        checkpoint::save(&ckpt, &mut model, &opt, &progress)?;
+    }
+
+    let summary = Summary {
+        model: cfg.model.as_str().to_string(),
+        bits: cfg.bits.to_string(),
+        test_accuracy: last_acc,
+        best_test_accuracy: best,
+        diverged,
+        epochs: progress.epochs_done,
+        images_per_second: progress.images as f64 / progress.train_seconds.max(1e-9),
+        train_seconds: progress.train_seconds,
+    };
+    let json = serde_json::to_string_pretty(&summary).expect("summary serializes");
+    write_atomic(&dir.path(run_dir::SUMMARY), json.as_bytes())?;
+    Ok(summary)
+}
+
+fn write_metrics(dir: &RunDir, progress: &Progress) -> Result<()> {
+    let mut text = String::new();
+    for m in &progress.metrics {
+        text.push_str(&m.to_string());
+        text.push('\n');
+    }
+    write_atomic(&dir.path(run_dir::METRICS), text.as_bytes())
+}
