@@ -53,13 +53,13 @@ pub struct TrainArgs {
     #[arg(long)]
     pub epochs: Option<usize>,
     /// Peak learning rate.
-    #[arg(long)]
+    #[arg(long, allow_hyphen_values = true)]
     pub lr: Option<f32>,
     /// Momentum.
-    #[arg(long)]
+    #[arg(long, allow_hyphen_values = true)]
     pub momentum: Option<f32>,
     /// Weight decay (L2, weights only).
-    #[arg(long)]
+    #[arg(long, allow_hyphen_values = true)]
     pub weight_decay: Option<f32>,
     /// Learning-rate schedule: cosine (default), step, constant.
     #[arg(long)]

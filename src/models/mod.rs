@@ -79,7 +79,7 @@ impl Model {
         let ctx = Ctx::eval(seed);
         for l in &mut self.layers {
             if let Some(core) = l.matrix() {
-                core.alpha[0] = 1.0;
+                core.set_alpha(1.0);
             }
             let mut y = l.forward(x, &ctx);
             if let Some(core) = l.matrix() {
@@ -89,7 +89,7 @@ impl Model {
                 let std = var.sqrt() as f32;
                 if std > 0.0 && std.is_finite() {
                     let alpha = target / std;
-                    core.alpha[0] = alpha;
+                    core.set_alpha(alpha);
                     // bias is zero at initialisation, so y scales with α
                     y.data.iter_mut().for_each(|v| *v *= alpha);
                 }

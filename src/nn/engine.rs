@@ -8,14 +8,18 @@
 //!
 //! `α` is a digital per-layer scale applied after the ADC. DoReFa weights lie in [−1, 1] whatever
 //! the latent scale, so without it the column sums of a wide layer would saturate the [0, 1] clip
-//! of the next activation; `α` is set once from data at initialisation (`Model::calibrate`) and
-//! then held fixed (it is part of the checkpoint).
+//! of the next activation, and the logits could never grow past a bound fixed by the weight grid.
+//! `α` is initialised from data (`Model::calibrate`) and then trained (no decay) through its
+//! logarithm `log_alpha`, so a step changes it by a ratio and it can never turn negative.
 
 use crate::kernels::gemm::{Trans, matmul};
 use crate::nn::Ctx;
 use crate::quant::gradient::RoundingKey;
 use crate::quant::{BitWidths, gradient, output, weight};
 use crate::rng::Rng;
+
+/// Weight of the newest batch in the running CO range (as BN's running statistics).
+const CO_RANGE_MOMENTUM: f32 = 0.1;
 
 pub struct MatrixCore {
     /// Index of the layer in its model: keys its random streams.
@@ -28,14 +32,20 @@ pub struct MatrixCore {
     /// Per-output bias (digital); empty when the layer has none.
     pub bias: Vec<f32>,
     pub dbias: Vec<f32>,
-    /// Digital output scale (see module docs). Stored as a one-element buffer for checkpoints.
-    pub alpha: Vec<f32>,
+    /// log α, one element (see module docs).
+    pub log_alpha: Vec<f32>,
+    pub dlog_alpha: Vec<f32>,
+    /// Running estimate of the CO range `s` (one element; 0 until the first training batch),
+    /// used in evaluation. See `quant::output`.
+    pub co_range: Vec<f32>,
     pub bits: BitWidths,
     /// Whether backward computes dJ/dx (false for the first layer).
     pub input_grad: bool,
     w_q: Vec<f32>,
     w_d: Vec<f32>,
     x: Vec<f32>,
+    /// CO(W_q·x) of the last training forward: the gradient of α.
+    co_q: Vec<f32>,
     n: usize,
     positions: usize,
 }
@@ -54,15 +64,27 @@ impl MatrixCore {
             w,
             bias: vec![0.0; nb],
             dbias: vec![0.0; nb],
-            alpha: vec![1.0],
+            log_alpha: vec![0.0],
+            dlog_alpha: vec![0.0],
+            co_range: vec![0.0],
             bits,
             input_grad: true,
             w_q: Vec::new(),
             w_d: Vec::new(),
             x: Vec::new(),
+            co_q: Vec::new(),
             n: 0,
             positions: 0,
         }
+    }
+
+    /// The digital output scale α.
+    pub fn alpha(&self) -> f32 {
+        self.log_alpha[0].exp()
+    }
+
+    pub fn set_alpha(&mut self, alpha: f32) {
+        self.log_alpha[0] = alpha.ln();
     }
 
     /// The weights as the cells hold them (valid after a forward pass).
@@ -84,8 +106,17 @@ impl MatrixCore {
         self.refresh_w_q();
         let mut y = vec![0.0; self.cols * p];
         matmul(&mut y, &self.w_q, Trans::No, &x, Trans::No, self.cols, p, self.rows, false);
-        output::quantize(&mut y, self.bits.co);
-        let alpha = self.alpha[0];
+        if ctx.train || self.co_range[0] == 0.0 {
+            let s = output::quantize(&mut y, self.bits.co);
+            if ctx.train {
+                let r = &mut self.co_range[0];
+                *r = if *r == 0.0 { s } else { *r + CO_RANGE_MOMENTUM * (s - *r) };
+                self.co_q.clone_from(&y);
+            }
+        } else {
+            output::quantize_with_range(&mut y, self.bits.co, self.co_range[0]);
+        }
+        let alpha = self.alpha();
         if alpha != 1.0 || !self.bias.is_empty() {
             for (c, row) in y.chunks_mut(p).enumerate() {
                 let b = self.bias.get(c).copied().unwrap_or(0.0);
@@ -112,8 +143,11 @@ impl MatrixCore {
                 *db = row.iter().sum();
             }
         }
+        // dJ/dlogα = α·Σ dy ⊙ co_q (digital, from the unquantized error).
+        let dalpha: f64 = dy.iter().zip(&self.co_q).map(|(d, c)| (d * c) as f64).sum();
+        self.dlog_alpha[0] = (dalpha * self.alpha() as f64) as f32;
         // dJ/dCO = α·dJ/dy, then G-bit quantization per sample.
-        let alpha = self.alpha[0];
+        let alpha = self.alpha();
         if alpha != 1.0 {
             dy.iter_mut().for_each(|v| *v *= alpha);
         }
@@ -137,7 +171,7 @@ impl MatrixCore {
         dx
     }
 
-    /// Parameters for the optimizer: weight (decayed), then bias.
+    /// Parameters for the optimizer: weight (decayed), bias, scale.
     pub fn params(&mut self) -> Vec<crate::nn::ParamView<'_>> {
         let mut v = vec![crate::nn::ParamView {
             name: "weight",
@@ -153,6 +187,12 @@ impl MatrixCore {
                 decay: false,
             });
         }
+        v.push(crate::nn::ParamView {
+            name: "log_scale",
+            value: &mut self.log_alpha,
+            grad: &mut self.dlog_alpha,
+            decay: false,
+        });
         v
     }
 }

@@ -48,7 +48,7 @@ impl Layer for Linear {
     }
 
     fn buffers(&mut self) -> Vec<(&'static str, &mut Vec<f32>)> {
-        vec![("alpha", &mut self.core.alpha)]
+        vec![("co_range", &mut self.core.co_range)]
     }
 
     fn matrix(&mut self) -> Option<&mut MatrixCore> {

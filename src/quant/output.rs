@@ -1,6 +1,8 @@
 //! CO: the ADC quantizer on conv/FC outputs, symmetric with one range `s` per layer (spec §2):
 //! `co_q = s·clip(round(co/s·L), −L, L)/L` with `L = 2^(k−1) − 1` and `s = max|co|` over the batch
-//! (*default*). k = 1 has no level besides zero in that formula, so a 1-bit ADC is read as a
+//! (*default*) in training; evaluation uses a running estimate of `s` (an exponential average of
+//! the training batches' ranges), so a test image is read the same way whatever batch it is in.
+//! k = 1 has no level besides zero in that formula, so a 1-bit ADC is read as a
 //! comparator: `co_q = sign(co)·mean|co|` (the same least-squares scale as 1-bit W).
 //! Backward: straight-through (with `s` the batch maximum nothing lies outside the range).
 
@@ -17,8 +19,17 @@ pub fn symmetric_levels(bits: Bits) -> Option<f32> {
     }
 }
 
-/// Quantize `co` in place with range `s` (k ≥ 2) — the ADC transfer function.
+/// Quantize `co` in place with a given range `s` — the ADC transfer function (for k = 1, `s` is
+/// the comparator's output magnitude).
 pub fn quantize_with_range(co: &mut [f32], bits: Bits, s: f32) {
+    if bits == Bits::K(1) {
+        co.par_chunks_mut(CHUNK).for_each(|xs| {
+            for v in xs {
+                *v = if *v >= 0.0 { s } else { -s };
+            }
+        });
+        return;
+    }
     let Some(levels) = symmetric_levels(bits) else {
         return;
     };
@@ -41,11 +52,7 @@ pub fn quantize(co: &mut [f32], bits: Bits) -> f32 {
         Bits::K(1) => {
             let n = co.len().max(1);
             let mean = (co.par_iter().map(|v| v.abs() as f64).sum::<f64>() / n as f64) as f32;
-            co.par_chunks_mut(CHUNK).for_each(|xs| {
-                for v in xs {
-                    *v = if *v >= 0.0 { mean } else { -mean };
-                }
-            });
+            quantize_with_range(co, bits, mean);
             mean
         }
         Bits::K(_) => {
@@ -85,6 +92,17 @@ mod tests {
         let mut co = vec![2.0, -1.0, 0.0, -1.0];
         quantize(&mut co, Bits::K(1));
         assert_eq!(co, vec![1.0, -1.0, 1.0, -1.0]);
+    }
+
+    #[test]
+    fn output_with_a_fixed_range_clips() {
+        // k = 3, s = 1.5: step 0.5; 4.0 clips to 1.5; -0.3 -> -0.5 (0.6 -> 1 level).
+        let mut co = vec![4.0, -0.3, 0.2];
+        quantize_with_range(&mut co, Bits::K(3), 1.5);
+        assert_eq!(co, vec![1.5, -0.5, 0.0]);
+        let mut co = vec![4.0, -0.3];
+        quantize_with_range(&mut co, Bits::K(1), 0.7);
+        assert_eq!(co, vec![0.7, -0.7]);
     }
 
     #[test]

@@ -1,0 +1,160 @@
+//! The real binary: bad input gives one line on stderr and exit code 2 (never a panic); a short
+//! run learns; the same seed gives the same numbers; a run killed with SIGKILL and resumed ends
+//! exactly where an uninterrupted one does; a diverging run is a result.
+
+mod common;
+
+use common::rram;
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+fn fails_cleanly(args: &[&str], needle: &str) {
+    let out = rram().args(args).output().unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{args:?}: {err}");
+    assert!(!err.contains("panicked"), "{args:?}: {err}");
+    assert_eq!(err.trim().lines().count(), 1, "{args:?}: one line expected: {err}");
+    assert!(err.contains(needle), "{args:?}: {err:?} should mention {needle:?}");
+}
+
+#[test]
+fn bad_input_is_one_line_and_exit_2() {
+    let tmp = tempfile::tempdir().unwrap();
+    let out = tmp.path().join("r");
+    let o = out.to_str().unwrap();
+    fails_cleanly(&["train", "--model", "vgg", "--out", o], "unknown model");
+    fails_cleanly(&["train", "--bits", "4,4,4", "--out", o], "bits");
+    fails_cleanly(&["train", "--bits", "0,4,4,4", "--out", o], "not a bit-width");
+    fails_cleanly(&["train", "--bits", "4,4,17,4", "--out", o], "not a bit-width");
+    fails_cleanly(&["train", "--lr", "0", "--out", o], "lr");
+    fails_cleanly(&["train", "--lr", "-0.1", "--out", o], "lr");
+    fails_cleanly(&["train", "--dataset", "imagenet", "--out", o], "unknown dataset");
+    let empty = tmp.path().join("empty");
+    std::fs::create_dir_all(&empty).unwrap();
+    fails_cleanly(&["train", "--data", empty.to_str().unwrap(), "--out", o], "not found");
+    let cfg = tmp.path().join("bad.toml");
+    std::fs::write(&cfg, "epochs = \"many\"\n").unwrap();
+    fails_cleanly(&["train", "--config", cfg.to_str().unwrap(), "--out", o], "bad.toml");
+    fails_cleanly(&["train", "--config", "/nonexistent.toml", "--out", o], "nonexistent");
+    fails_cleanly(&["train", "--resume", tmp.path().to_str().unwrap()], "config.toml");
+    // a truncated IDX file
+    let data = tmp.path().join("mnist");
+    std::fs::create_dir_all(&data).unwrap();
+    std::fs::write(data.join("train-images-idx3-ubyte"), [0, 0, 8, 3, 0, 0, 0, 9]).unwrap();
+    fails_cleanly(&["train", "--data", data.to_str().unwrap(), "--out", o], "too short");
+}
+
+fn train(dir: &Path, extra: &[&str]) -> std::process::Output {
+    let mut args = vec!["train", "--quiet", "--out", dir.to_str().unwrap()];
+    args.extend(extra);
+    let out = rram().args(&args).output().unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    out
+}
+
+fn summary(dir: &Path) -> serde_json::Value {
+    serde_json::from_str(&std::fs::read_to_string(dir.join("summary.json")).unwrap()).unwrap()
+}
+
+/// metrics.jsonl without the timing fields, which differ run to run.
+fn metrics(dir: &Path) -> Vec<serde_json::Value> {
+    std::fs::read_to_string(dir.join("metrics.jsonl"))
+        .unwrap()
+        .lines()
+        .map(|l| {
+            let mut v: serde_json::Value = serde_json::from_str(l).unwrap();
+            let o = v.as_object_mut().unwrap();
+            o.remove("seconds");
+            o.remove("images_per_second");
+            v
+        })
+        .collect()
+}
+
+const SMALL: &[&str] = &["--train-limit", "3000", "--test-limit", "1000", "--threads", "2"];
+
+#[test]
+fn short_run_learns_and_writes_its_folder() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("run");
+    let mut args = SMALL.to_vec();
+    args.extend(["--epochs", "3", "--bits", "4,4,4,4"]);
+    let out = train(&dir, &args);
+    let s = summary(&dir);
+    assert!(s["test_accuracy"].as_f64().unwrap() > 0.85, "{s}");
+    assert_eq!(s["diverged"], false);
+    assert_eq!(s["epochs"], 3);
+    let m = metrics(&dir);
+    assert_eq!(m.len(), 3);
+    for key in ["epoch", "train_loss", "train_accuracy", "test_accuracy"] {
+        assert!(m[0].get(key).is_some(), "{key}");
+    }
+    assert!(m[2]["train_loss"].as_f64() < m[0]["train_loss"].as_f64());
+    assert!(dir.join("checkpoint.safetensors").is_file());
+    // the resolved config reruns the same run
+    let cfg = rram::config::RunConfig::load(&dir.join("config.toml")).unwrap();
+    assert_eq!(cfg.train_limit, Some(3000));
+    assert_eq!(cfg.bits.to_string(), "4,4,4,4");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(stdout.trim().lines().count(), 1, "one summary line: {stdout}");
+    let again = tmp.path().join("again");
+    train(&again, &["--config", dir.join("config.toml").to_str().unwrap()]);
+    assert_eq!(metrics(&again), metrics(&dir));
+}
+
+#[test]
+fn same_seed_same_numbers_other_seed_other_numbers() {
+    let tmp = tempfile::tempdir().unwrap();
+    let mut args = SMALL.to_vec();
+    args.extend(["--epochs", "2", "--bits", "2,2,2,2"]);
+    let (a, b, c) = (tmp.path().join("a"), tmp.path().join("b"), tmp.path().join("c"));
+    train(&a, &args);
+    train(&b, &args);
+    let mut other = args.clone();
+    other.extend(["--seed", "2"]);
+    train(&c, &other);
+    assert_eq!(metrics(&a), metrics(&b));
+    assert_ne!(metrics(&a), metrics(&c));
+}
+
+#[test]
+fn killed_and_resumed_equals_uninterrupted() {
+    let tmp = tempfile::tempdir().unwrap();
+    let mut args = vec!["--train-limit", "12000", "--test-limit", "500", "--threads", "2"];
+    args.extend(["--epochs", "4", "--bits", "4,4,4,4"]);
+    let whole = tmp.path().join("whole");
+    train(&whole, &args);
+
+    let cut = tmp.path().join("cut");
+    let mut full_args = vec!["train", "--quiet", "--out", cut.to_str().unwrap()];
+    full_args.extend(&args);
+    let mut child = rram().args(&full_args).stderr(std::process::Stdio::null()).spawn().unwrap();
+    // SIGKILL as soon as the first epoch's checkpoint is on disk.
+    let t0 = Instant::now();
+    while !cut.join("checkpoint.safetensors").exists() {
+        assert!(t0.elapsed() < Duration::from_secs(120), "no checkpoint appeared");
+        std::thread::sleep(Duration::from_millis(2));
+    }
+    child.kill().unwrap();
+    child.wait().unwrap();
+    assert!(!cut.join("summary.json").exists(), "the run finished before it was killed");
+    let out = rram().args(["train", "--quiet", "--resume", cut.to_str().unwrap()]).output().unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(metrics(&cut), metrics(&whole));
+    let (s1, s2) = (summary(&cut), summary(&whole));
+    assert_eq!(s1["test_accuracy"], s2["test_accuracy"]);
+    assert_eq!(s1["best_test_accuracy"], s2["best_test_accuracy"]);
+    assert_eq!(s1["epochs"], 4);
+}
+
+#[test]
+fn divergence_is_a_reported_result() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("nan");
+    let mut args = SMALL.to_vec();
+    args.extend(["--epochs", "2", "--bits", "32,32,32,32", "--lr", "1e6", "--momentum", "0.99"]);
+    let out = train(&dir, &args);
+    let s = summary(&dir);
+    assert_eq!(s["diverged"], true, "{s}");
+    assert!(String::from_utf8_lossy(&out.stdout).contains("DIVERGED"));
+}
