@@ -23,6 +23,9 @@ fn bad_input_is_one_line_and_exit_2() {
     let out = tmp.path().join("r");
     let o = out.to_str().unwrap();
     fails_cleanly(&["train", "--model", "vgg", "--out", o], "unknown model");
+    fails_cleanly(&["train", "--no-such-flag"], "unexpected argument");
+    fails_cleanly(&["train", "--epochs", "many"], "invalid value");
+    fails_cleanly(&["train", "--threads", "0", "--out", o], "threads");
     fails_cleanly(&["train", "--bits", "4,4,4", "--out", o], "bits");
     fails_cleanly(&["train", "--bits", "0,4,4,4", "--out", o], "not a bit-width");
     fails_cleanly(&["train", "--bits", "4,4,17,4", "--out", o], "not a bit-width");
@@ -41,6 +44,7 @@ fn bad_input_is_one_line_and_exit_2() {
     let data = tmp.path().join("mnist");
     std::fs::create_dir_all(&data).unwrap();
     std::fs::write(data.join("train-images-idx3-ubyte"), [0, 0, 8, 3, 0, 0, 0, 9]).unwrap();
+    std::fs::write(data.join("train-labels-idx1-ubyte"), [0, 0, 8, 1, 0, 0, 0, 1, 7]).unwrap();
     fails_cleanly(&["train", "--data", data.to_str().unwrap(), "--out", o], "too short");
 }
 
@@ -71,7 +75,7 @@ fn metrics(dir: &Path) -> Vec<serde_json::Value> {
         .collect()
 }
 
-const SMALL: &[&str] = &["--train-limit", "3000", "--test-limit", "1000", "--threads", "2"];
+const SMALL: &[&str] = &["--train-limit", "4000", "--test-limit", "1000", "--threads", "2"];
 
 #[test]
 fn short_run_learns_and_writes_its_folder() {
@@ -93,7 +97,7 @@ fn short_run_learns_and_writes_its_folder() {
     assert!(dir.join("checkpoint.safetensors").is_file());
     // the resolved config reruns the same run
     let cfg = rram::config::RunConfig::load(&dir.join("config.toml")).unwrap();
-    assert_eq!(cfg.train_limit, Some(3000));
+    assert_eq!(cfg.train_limit, Some(4000));
     assert_eq!(cfg.bits.to_string(), "4,4,4,4");
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert_eq!(stdout.trim().lines().count(), 1, "one summary line: {stdout}");

@@ -83,7 +83,7 @@ pub fn run(a: BenchArgs) -> Result<()> {
     apply_run_args(&mut cfg, &a.run)?;
     cfg.validate()?;
     let pool = rayon::ThreadPoolBuilder::new().num_threads(cfg.threads).build()?;
-    let (train, _) = load_data(&RunConfig { train_limit: Some(64 * cfg.batch), ..cfg.clone() })?;
+    let (train, _, _) = load_data(&RunConfig { train_limit: Some(64 * cfg.batch), ..cfg.clone() })?;
     let mut settings = vec![BitWidths::FP32];
     if !cfg.bits.is_fp32() {
         settings.push(cfg.bits);

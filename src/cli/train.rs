@@ -15,9 +15,27 @@ struct Bars {
     quiet: bool,
     epochs: usize,
     steps: u64,
+    out: PathBuf,
 }
 
 impl Monitor for Bars {
+    fn start(&mut self, cfg: &RunConfig, data: &std::path::Path, epoch: usize) {
+        let from = if epoch > 0 { format!(", resuming after epoch {epoch}") } else { String::new() };
+        eprintln!(
+            "rram train: {} on {} ({}) at A,CO,W,G = {}, {} epochs, batch {}, lr {}, seed {}, {} threads -> {}{from}",
+            cfg.model.as_str(),
+            cfg.dataset.as_str(),
+            data.display(),
+            cfg.bits,
+            cfg.epochs,
+            cfg.batch,
+            cfg.lr,
+            cfg.seed,
+            cfg.threads,
+            self.out.display()
+        );
+    }
+
     fn epoch_start(&mut self, epoch: usize, steps: usize) {
         if self.quiet {
             return;
@@ -82,23 +100,12 @@ pub fn run(a: TrainArgs) -> Result<()> {
         None => (train_config(&a)?, a.out.clone().unwrap_or_else(default_out), false),
     };
     let dir = RunDir::create(&out)?;
-    eprintln!(
-        "rram train: {} on {} at A,CO,W,G = {}, {} epochs, batch {}, lr {}, seed {}, {} threads -> {}",
-        cfg.model.as_str(),
-        cfg.dataset.as_str(),
-        cfg.bits,
-        cfg.epochs,
-        cfg.batch,
-        cfg.lr,
-        cfg.seed,
-        cfg.threads,
-        out.display()
-    );
     let mut bars = Bars {
         bar: None,
         quiet: a.quiet,
         epochs: cfg.epochs,
         steps: 0,
+        out: out.clone(),
     };
     let s = trainer::train(&cfg, &dir, resume, &mut bars)
         .with_context(|| format!("training in {}", out.display()))?;

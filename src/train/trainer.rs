@@ -36,6 +36,8 @@ pub struct Summary {
 
 /// Receives progress events (the CLI draws progress bars from them; tests ignore them).
 pub trait Monitor: Send {
+    /// Data loaded and model built; training starts at `epoch` (0-based; > 0 when resumed).
+    fn start(&mut self, _cfg: &RunConfig, _data: &std::path::Path, _epoch: usize) {}
     fn epoch_start(&mut self, _epoch: usize, _steps: usize) {}
     fn step(&mut self, _loss: f32, _accuracy: f64) {}
     fn epoch_end(&mut self, _metrics: &serde_json::Value) {}
@@ -46,18 +48,18 @@ pub struct Silent;
 impl Monitor for Silent {}
 
 /// Load the dataset a config names.
-pub fn load_data(cfg: &RunConfig) -> Result<(Dataset, Dataset)> {
+pub fn load_data(cfg: &RunConfig) -> Result<(Dataset, Dataset, std::path::PathBuf)> {
     let splits = match cfg.dataset {
         DatasetKind::Mnist => mnist::load(cfg.data.as_deref())?,
     };
-    let (mut train, mut test) = (splits.train, splits.test);
+    let (mut train, mut test, dir) = (splits.train, splits.test, splits.dir);
     if let Some(n) = cfg.train_limit {
         train.truncate(n);
     }
     if let Some(n) = cfg.test_limit {
         test.truncate(n);
     }
-    Ok((train, test))
+    Ok((train, test, dir))
 }
 
 /// Build the model of a config with its seeded initial weights and calibrated scales.
@@ -99,7 +101,7 @@ pub fn train(cfg: &RunConfig, dir: &RunDir, resume: bool, monitor: &mut dyn Moni
 }
 
 fn train_in_pool(cfg: &RunConfig, dir: &RunDir, resume: bool, monitor: &mut dyn Monitor) -> Result<Summary> {
-    let (train, test) = load_data(cfg)?;
+    let (train, test, data_dir) = load_data(cfg)?;
     write_atomic(&dir.path(run_dir::CONFIG), cfg.to_toml().as_bytes())?;
     let mut model = init_model(cfg, &train);
     let mut opt = Sgd::new(cfg.momentum, cfg.weight_decay);
@@ -110,6 +112,7 @@ fn train_in_pool(cfg: &RunConfig, dir: &RunDir, resume: bool, monitor: &mut dyn 
         Progress::default()
     };
 
+    monitor.start(cfg, &data_dir, progress.epochs_done);
     let per_epoch = train.len().div_ceil(cfg.batch) as u64;
     let total = per_epoch * cfg.epochs as u64;
     let mut diverged = false;
