@@ -4,6 +4,7 @@
 
 use crate::error::{Error, Result};
 use crate::quant::BitWidths;
+use crate::quant::output::CoRange;
 use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
 
@@ -100,6 +101,10 @@ pub struct RunConfig {
     pub dataset: DatasetKind,
     /// Bit-widths A,CO,W,G (1..16, 32 = fp32). Default `4,4,4,4`, the paper's headline setting.
     pub bits: BitWidths,
+    /// How the CO (ADC) range is set from a batch: `max` (spec §2) or `mean:K` (K·mean|co|).
+    /// Default `mean:3`: with `max`, a 2-bit ADC reads almost every output as zero (see
+    /// docs/results.md).
+    pub co_range: CoRange,
     /// Passes over the training set. Default 20.
     pub epochs: usize,
     /// Images per step. Default 64 (spec §4).
@@ -140,6 +145,7 @@ impl Default for RunConfig {
             model: ModelKind::Lenet5,
             dataset: DatasetKind::Mnist,
             bits: BitWidths::uniform(4),
+            co_range: CoRange::MeanAbs(3.0),
             epochs: 20,
             batch: 64,
             lr: 0.05,

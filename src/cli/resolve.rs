@@ -16,6 +16,9 @@ pub fn apply_run_args(cfg: &mut RunConfig, a: &RunArgs) -> Result<()> {
     if let Some(b) = &a.bits {
         cfg.bits = b.parse()?;
     }
+    if let Some(r) = &a.co_range {
+        cfg.co_range = r.parse()?;
+    }
     if let Some(b) = a.batch {
         cfg.batch = b;
     }

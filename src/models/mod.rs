@@ -7,6 +7,7 @@ pub mod lenet5;
 use crate::config::ModelKind;
 use crate::nn::{Ctx, Layer, ParamView};
 use crate::quant::BitWidths;
+use crate::quant::output::CoRange;
 use crate::rng::Rng;
 use crate::tensor::Tensor;
 
@@ -32,6 +33,15 @@ impl Model {
             m.set_first_last_fp32();
         }
         m
+    }
+
+    /// Set the CO range rule of every matrix layer.
+    pub fn set_co_range(&mut self, rule: CoRange) {
+        for l in &mut self.layers {
+            if let Some(c) = l.matrix() {
+                c.co_rule = rule;
+            }
+        }
     }
 
     fn set_first_last_fp32(&mut self) {

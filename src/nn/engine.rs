@@ -15,6 +15,7 @@
 use crate::kernels::gemm::{Trans, matmul};
 use crate::nn::Ctx;
 use crate::quant::gradient::RoundingKey;
+use crate::quant::output::CoRange;
 use crate::quant::{BitWidths, gradient, output, weight};
 use crate::rng::Rng;
 
@@ -39,6 +40,8 @@ pub struct MatrixCore {
     /// used in evaluation. See `quant::output`.
     pub co_range: Vec<f32>,
     pub bits: BitWidths,
+    /// How the CO (ADC) range is set from a training batch.
+    pub co_rule: CoRange,
     /// Whether backward computes dJ/dx (false for the first layer).
     pub input_grad: bool,
     w_q: Vec<f32>,
@@ -68,6 +71,7 @@ impl MatrixCore {
             dlog_alpha: vec![0.0],
             co_range: vec![0.0],
             bits,
+            co_rule: CoRange::Max,
             input_grad: true,
             w_q: Vec::new(),
             w_d: Vec::new(),
@@ -107,7 +111,7 @@ impl MatrixCore {
         let mut y = vec![0.0; self.cols * p];
         matmul(&mut y, &self.w_q, Trans::No, &x, Trans::No, self.cols, p, self.rows, false);
         if ctx.train || self.co_range[0] == 0.0 {
-            let s = output::quantize(&mut y, self.bits.co);
+            let s = output::quantize(&mut y, self.bits.co, self.co_rule);
             if ctx.train {
                 let r = &mut self.co_range[0];
                 *r = if *r == 0.0 { s } else { *r + CO_RANGE_MOMENTUM * (s - *r) };

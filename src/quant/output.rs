@@ -1,13 +1,73 @@
 //! CO: the ADC quantizer on conv/FC outputs, symmetric with one range `s` per layer (spec §2):
-//! `co_q = s·clip(round(co/s·L), −L, L)/L` with `L = 2^(k−1) − 1` and `s = max|co|` over the batch
-//! (*default*) in training; evaluation uses a running estimate of `s` (an exponential average of
+//! `co_q = s·clip(round(co/s·L), −L, L)/L` with `L = 2^(k−1) − 1`. `s` comes from the batch in
+//! training, by a `CoRange` rule: `max` (spec §2: `s = max|co|`) or `mean:K` (`s = K·mean|co|`,
+//! values beyond clip); evaluation uses a running estimate of `s` (an exponential average of
 //! the training batches' ranges), so a test image is read the same way whatever batch it is in.
 //! k = 1 has no level besides zero in that formula, so a 1-bit ADC is read as a
 //! comparator: `co_q = sign(co)·mean|co|` (the same least-squares scale as 1-bit W).
 //! Backward: straight-through (with `s` the batch maximum nothing lies outside the range).
 
 use super::Bits;
+use crate::error::{Error, Result};
 use rayon::prelude::*;
+use serde::{Deserialize, Serialize};
+use std::fmt;
+use std::str::FromStr;
+
+/// How the ADC range `s` is set from a training batch.
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(try_from = "String", into = "String")]
+pub enum CoRange {
+    /// `s = max|co|`: nothing clips, but one outlier coarsens every other value.
+    Max,
+    /// `s = K·mean|co|`: the range follows the bulk of the values; outliers clip.
+    MeanAbs(f32),
+}
+
+impl fmt::Display for CoRange {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            CoRange::Max => write!(f, "max"),
+            CoRange::MeanAbs(k) => write!(f, "mean:{k}"),
+        }
+    }
+}
+
+impl FromStr for CoRange {
+    type Err = Error;
+    fn from_str(s: &str) -> Result<Self> {
+        let bad = || Error::invalid("co_range", format!("{s:?} must be \"max\" or \"mean:K\" with K > 0"));
+        match s.split_once(':') {
+            None if s == "max" => Ok(CoRange::Max),
+            Some(("mean", k)) => {
+                let k: f32 = k.parse().map_err(|_| bad())?;
+                if k.is_finite() && k > 0.0 { Ok(CoRange::MeanAbs(k)) } else { Err(bad()) }
+            }
+            _ => Err(bad()),
+        }
+    }
+}
+
+impl TryFrom<String> for CoRange {
+    type Error = Error;
+    fn try_from(s: String) -> Result<Self> {
+        s.parse()
+    }
+}
+
+impl From<CoRange> for String {
+    fn from(r: CoRange) -> String {
+        r.to_string()
+    }
+}
+
+fn mean_abs(co: &[f32]) -> f32 {
+    let n = co.len().max(1);
+    (co.par_chunks(CHUNK)
+        .map(|xs| xs.iter().map(|v| v.abs() as f64).sum::<f64>())
+        .sum::<f64>()
+        / n as f64) as f32
+}
 
 const CHUNK: usize = 16 * 1024;
 
@@ -46,24 +106,18 @@ pub fn quantize_with_range(co: &mut [f32], bits: Bits, s: f32) {
 }
 
 /// Quantize one layer's outputs in place; the range comes from this batch. Returns `s`.
-pub fn quantize(co: &mut [f32], bits: Bits) -> f32 {
-    match bits {
-        Bits::Fp32 => 0.0,
-        Bits::K(1) => {
-            let n = co.len().max(1);
-            let mean = (co.par_iter().map(|v| v.abs() as f64).sum::<f64>() / n as f64) as f32;
-            quantize_with_range(co, bits, mean);
-            mean
-        }
-        Bits::K(_) => {
-            let s = co
-                .par_chunks(CHUNK)
-                .map(|xs| xs.iter().fold(0f32, |m, v| m.max(v.abs())))
-                .reduce(|| 0.0, f32::max);
-            quantize_with_range(co, bits, s);
-            s
-        }
-    }
+pub fn quantize(co: &mut [f32], bits: Bits, rule: CoRange) -> f32 {
+    let s = match (bits, rule) {
+        (Bits::Fp32, _) => return 0.0,
+        (Bits::K(1), _) => mean_abs(co),
+        (Bits::K(_), CoRange::Max) => co
+            .par_chunks(CHUNK)
+            .map(|xs| xs.iter().fold(0f32, |m, v| m.max(v.abs())))
+            .reduce(|| 0.0, f32::max),
+        (Bits::K(_), CoRange::MeanAbs(k)) => k * mean_abs(co),
+    };
+    quantize_with_range(co, bits, s);
+    s
 }
 
 #[cfg(test)]
@@ -74,7 +128,7 @@ mod tests {
     fn output_3bit_hand_values() {
         // k = 3: L = 3, s = max|co| = 3 -> step 1. 1.5 is a tie -> 2; -0.4 -> 0 (prints -0).
         let mut co = vec![3.0, -3.0, 1.5, -0.4, 0.6];
-        let s = quantize(&mut co, Bits::K(3));
+        let s = quantize(&mut co, Bits::K(3), CoRange::Max);
         assert_eq!(s, 3.0);
         assert_eq!(co, vec![3.0, -3.0, 2.0, -0.0, 1.0]);
     }
@@ -83,15 +137,29 @@ mod tests {
     fn output_2bit_is_ternary() {
         // k = 2: L = 1: values become -s, 0 or s.
         let mut co = vec![2.0, 0.9, 1.1, -1.2];
-        quantize(&mut co, Bits::K(2));
+        quantize(&mut co, Bits::K(2), CoRange::Max);
         assert_eq!(co, vec![2.0, 0.0, 2.0, -2.0]);
     }
 
     #[test]
     fn output_1bit_is_sign_times_mean() {
         let mut co = vec![2.0, -1.0, 0.0, -1.0];
-        quantize(&mut co, Bits::K(1));
+        quantize(&mut co, Bits::K(1), CoRange::Max);
         assert_eq!(co, vec![1.0, -1.0, 1.0, -1.0]);
+    }
+
+    #[test]
+    fn output_mean_range_clips_outliers() {
+        // mean|co| = (8 + 1 + 1 + 2)/4 = 3; K = 1 -> s = 3, k = 3 -> step 1: 8 clips to 3.
+        let mut co = vec![8.0, -1.0, 1.0, 2.0];
+        let s = quantize(&mut co, Bits::K(3), CoRange::MeanAbs(1.0));
+        assert_eq!(s, 3.0);
+        assert_eq!(co, vec![3.0, -1.0, 1.0, 2.0]);
+        assert_eq!("mean:2.5".parse::<CoRange>().unwrap(), CoRange::MeanAbs(2.5));
+        assert_eq!("max".parse::<CoRange>().unwrap(), CoRange::Max);
+        for bad in ["mean", "mean:0", "mean:-1", "min", "mean:x"] {
+            assert!(bad.parse::<CoRange>().is_err(), "{bad}");
+        }
     }
 
     #[test]
@@ -108,10 +176,10 @@ mod tests {
     #[test]
     fn output_fp32_and_all_zero() {
         let mut co = vec![0.123, -4.0];
-        quantize(&mut co, Bits::Fp32);
+        quantize(&mut co, Bits::Fp32, CoRange::Max);
         assert_eq!(co, vec![0.123, -4.0]);
         let mut z = vec![0.0; 3];
-        quantize(&mut z, Bits::K(4));
+        quantize(&mut z, Bits::K(4), CoRange::Max);
         assert_eq!(z, vec![0.0; 3]);
     }
 }
