@@ -4,6 +4,7 @@
 
 use crate::error::{Error, Result};
 use crate::quant::BitWidths;
+use crate::quant::gradient::GRounding;
 use crate::quant::output::CoRange;
 use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
@@ -105,6 +106,9 @@ pub struct RunConfig {
     /// Default `mean:3`: with `max`, a 2-bit ADC reads almost every output as zero (see
     /// docs/results.md).
     pub co_range: CoRange,
+    /// Grid of the stochastic G quantizer: `dorefa` (spec §2) or `mid-tread` (with a zero
+    /// level). Default `mid-tread` (see docs/results.md for the measured difference).
+    pub g_rounding: GRounding,
     /// Passes over the training set. Default 20.
     pub epochs: usize,
     /// Images per step. Default 64 (spec §4).
@@ -146,6 +150,7 @@ impl Default for RunConfig {
             dataset: DatasetKind::Mnist,
             bits: BitWidths::uniform(4),
             co_range: CoRange::MeanAbs(3.0),
+            g_rounding: GRounding::MidTread,
             epochs: 20,
             batch: 64,
             lr: 0.05,

@@ -34,6 +34,9 @@ pub struct RunArgs {
     /// ADC range rule: max (s = max|co|) or mean:K (s = K·mean|co|).
     #[arg(long)]
     pub co_range: Option<String>,
+    /// G rounding grid: dorefa (no zero level) or mid-tread (with a zero level).
+    #[arg(long)]
+    pub g_rounding: Option<String>,
     /// Images per step.
     #[arg(long)]
     pub batch: Option<usize>,

@@ -19,6 +19,9 @@ pub fn apply_run_args(cfg: &mut RunConfig, a: &RunArgs) -> Result<()> {
     if let Some(r) = &a.co_range {
         cfg.co_range = r.parse()?;
     }
+    if let Some(r) = &a.g_rounding {
+        cfg.g_rounding = rram::quant::gradient::GRounding::parse(r)?;
+    }
     if let Some(b) = a.batch {
         cfg.batch = b;
     }

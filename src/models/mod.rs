@@ -7,6 +7,7 @@ pub mod lenet5;
 use crate::config::ModelKind;
 use crate::nn::{Ctx, Layer, ParamView};
 use crate::quant::BitWidths;
+use crate::quant::gradient::GRounding;
 use crate::quant::output::CoRange;
 use crate::rng::Rng;
 use crate::tensor::Tensor;
@@ -35,11 +36,12 @@ impl Model {
         m
     }
 
-    /// Set the CO range rule of every matrix layer.
-    pub fn set_co_range(&mut self, rule: CoRange) {
+    /// Set the quantizer options of every matrix layer.
+    pub fn set_quant_options(&mut self, co_rule: CoRange, g_rounding: GRounding) {
         for l in &mut self.layers {
             if let Some(c) = l.matrix() {
-                c.co_rule = rule;
+                c.co_rule = co_rule;
+                c.g_rounding = g_rounding;
             }
         }
     }

@@ -14,7 +14,7 @@
 
 use crate::kernels::gemm::{Trans, matmul};
 use crate::nn::Ctx;
-use crate::quant::gradient::RoundingKey;
+use crate::quant::gradient::{GRounding, RoundingKey};
 use crate::quant::output::CoRange;
 use crate::quant::{BitWidths, gradient, output, weight};
 use crate::rng::Rng;
@@ -42,6 +42,8 @@ pub struct MatrixCore {
     pub bits: BitWidths,
     /// How the CO (ADC) range is set from a training batch.
     pub co_rule: CoRange,
+    /// Which stochastic grid the G quantizer uses.
+    pub g_rounding: GRounding,
     /// Whether backward computes dJ/dx (false for the first layer).
     pub input_grad: bool,
     w_q: Vec<f32>,
@@ -49,6 +51,9 @@ pub struct MatrixCore {
     x: Vec<f32>,
     /// CO(W_q·x) of the last training forward: the gradient of α.
     co_q: Vec<f32>,
+    /// Where the CO straight-through estimator passes (values inside the ADC range); `None`
+    /// when all do.
+    co_pass: Option<Vec<u8>>,
     n: usize,
     positions: usize,
 }
@@ -72,11 +77,13 @@ impl MatrixCore {
             co_range: vec![0.0],
             bits,
             co_rule: CoRange::Max,
+            g_rounding: GRounding::Dorefa,
             input_grad: true,
             w_q: Vec::new(),
             w_d: Vec::new(),
             x: Vec::new(),
             co_q: Vec::new(),
+            co_pass: None,
             n: 0,
             positions: 0,
         }
@@ -111,7 +118,11 @@ impl MatrixCore {
         let mut y = vec![0.0; self.cols * p];
         matmul(&mut y, &self.w_q, Trans::No, &x, Trans::No, self.cols, p, self.rows, false);
         if ctx.train || self.co_range[0] == 0.0 {
-            let s = output::quantize(&mut y, self.bits.co, self.co_rule);
+            let s = output::batch_range(&y, self.bits.co, self.co_rule);
+            if ctx.train {
+                self.co_pass = output::pass_mask(&y, self.bits.co, s);
+            }
+            output::quantize_with_range(&mut y, self.bits.co, s);
             if ctx.train {
                 let r = &mut self.co_range[0];
                 *r = if *r == 0.0 { s } else { *r + CO_RANGE_MOMENTUM * (s - *r) };
@@ -160,7 +171,14 @@ impl MatrixCore {
             layer: self.index,
             step: ctx.step,
         };
-        gradient::quantize(&mut dy, self.cols, self.n, self.positions, self.bits.g, key);
+        if let Some(pass) = &self.co_pass {
+            for (d, &m) in dy.iter_mut().zip(pass) {
+                if m == 0 {
+                    *d = 0.0;
+                }
+            }
+        }
+        gradient::quantize(&mut dy, self.cols, self.n, self.positions, self.bits.g, self.g_rounding, key);
         // Backprop part 2: dW_q = g_q · xᵀ, then straight-through to the latent weights.
         matmul(&mut self.dw, &dy, Trans::No, &self.x, Trans::Yes, self.cols, self.rows, p, false);
         for (d, f) in self.dw.iter_mut().zip(&self.w_d) {

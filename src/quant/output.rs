@@ -107,17 +107,39 @@ pub fn quantize_with_range(co: &mut [f32], bits: Bits, s: f32) {
 
 /// Quantize one layer's outputs in place; the range comes from this batch. Returns `s`.
 pub fn quantize(co: &mut [f32], bits: Bits, rule: CoRange) -> f32 {
-    let s = match (bits, rule) {
-        (Bits::Fp32, _) => return 0.0,
+    let s = batch_range(co, bits, rule);
+    quantize_with_range(co, bits, s);
+    s
+}
+
+/// The range `s` that `rule` gives for this batch (0 for fp32).
+pub fn batch_range(co: &[f32], bits: Bits, rule: CoRange) -> f32 {
+    match (bits, rule) {
+        (Bits::Fp32, _) => 0.0,
         (Bits::K(1), _) => mean_abs(co),
         (Bits::K(_), CoRange::Max) => co
             .par_chunks(CHUNK)
             .map(|xs| xs.iter().fold(0f32, |m, v| m.max(v.abs())))
             .reduce(|| 0.0, f32::max),
         (Bits::K(_), CoRange::MeanAbs(k)) => k * mean_abs(co),
-    };
-    quantize_with_range(co, bits, s);
-    s
+    }
+}
+
+/// Whether the straight-through backward passes at each value: inside the range `s` (k ≥ 2);
+/// everywhere for k = 1 (as for 1-bit W) and fp32. `None` when everything passes.
+pub fn pass_mask(co: &[f32], bits: Bits, s: f32) -> Option<Vec<u8>> {
+    match bits {
+        Bits::K(k) if k >= 2 => {
+            let mut m = vec![0u8; co.len()];
+            let mut all = true;
+            for (mm, v) in m.iter_mut().zip(co) {
+                *mm = (v.abs() <= s) as u8;
+                all &= *mm == 1;
+            }
+            (!all).then_some(m)
+        }
+        _ => None,
+    }
 }
 
 #[cfg(test)]

@@ -66,7 +66,7 @@ pub fn load_data(cfg: &RunConfig) -> Result<(Dataset, Dataset, std::path::PathBu
 pub fn init_model(cfg: &RunConfig, train: &Dataset) -> Model {
     let mut rng = Rng::keyed(cfg.seed, stream::INIT, &[]);
     let mut model = Model::build(cfg.model, cfg.bits, cfg.fp32_first_last, &mut rng);
-    model.set_co_range(cfg.co_range);
+    model.set_quant_options(cfg.co_range, cfg.g_rounding);
     let mut idx: Vec<u32> = (0..train.len() as u32).collect();
     Rng::keyed(cfg.seed, stream::CALIB, &[]).shuffle(&mut idx);
     idx.truncate(cfg.batch.max(256).min(train.len()));
