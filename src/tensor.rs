@@ -9,6 +9,11 @@
 pub struct Tensor {
     pub shape: Vec<usize>,
     pub data: Vec<f32>,
+    /// The same values before the CO quantizer of the layer that produced them (training only).
+    /// The straight-through estimator treats that quantizer as the identity, so the next
+    /// activation takes its clip derivative here rather than at the quantized value, which at
+    /// 2-bit CO sits on one of three levels and would block almost every error.
+    pub pre_quant: Option<Vec<f32>>,
 }
 
 impl Tensor {
@@ -19,7 +24,11 @@ impl Tensor {
             "tensor shape {shape:?} does not match {} values",
             data.len()
         );
-        Tensor { shape, data }
+        Tensor {
+            shape,
+            data,
+            pre_quant: None,
+        }
     }
 
     pub fn zeros(shape: Vec<usize>) -> Self {
@@ -27,6 +36,7 @@ impl Tensor {
         Tensor {
             shape,
             data: vec![0.0; n],
+            pre_quant: None,
         }
     }
 

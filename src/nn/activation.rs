@@ -29,7 +29,8 @@ impl Layer for Activation {
     /// # Shapes
     /// Any; unchanged.
     fn forward(&mut self, mut x: Tensor, _ctx: &Ctx) -> Tensor {
-        activation::forward(&mut x.data, self.bits, &mut self.mask);
+        let pre = x.pre_quant.take();
+        activation::forward(&mut x.data, pre.as_deref(), self.bits, &mut self.mask);
         x
     }
 

@@ -91,9 +91,11 @@ impl Layer for Conv2d {
             im2col(&x.data, &g, &mut col);
             col
         };
-        let y = self.core.forward(col, g.n, g.positions(), ctx);
+        let (y, pre) = self.core.forward(col, g.n, g.positions(), ctx);
         self.geom = Some(g);
-        Tensor::new(vec![self.cfg.c_out, g.n, g.h_out(), g.w_out()], y)
+        let mut t = Tensor::new(vec![self.cfg.c_out, g.n, g.h_out(), g.w_out()], y);
+        t.pre_quant = pre;
+        t
     }
 
     fn backward(&mut self, dy: Tensor, ctx: &Ctx) -> Tensor {

@@ -110,17 +110,22 @@ impl MatrixCore {
         weight::quantize(&self.w, self.bits.w, &mut self.w_q, &mut self.w_d);
     }
 
-    /// `x` is `[rows, n·positions]`; returns `[cols, n·positions]`.
-    pub fn forward(&mut self, x: Vec<f32>, n: usize, positions: usize, ctx: &Ctx) -> Vec<f32> {
+    /// `x` is `[rows, n·positions]`; returns `[cols, n·positions]`, and in training with CO
+    /// quantized also the output before the CO quantizer (see `Tensor::pre_quant`).
+    pub fn forward(&mut self, x: Vec<f32>, n: usize, positions: usize, ctx: &Ctx) -> (Vec<f32>, Option<Vec<f32>>) {
         let p = n * positions;
         assert_eq!(x.len(), self.rows * p, "matrix input has the wrong size");
         self.refresh_w_q();
+        let mut pre = None;
         let mut y = vec![0.0; self.cols * p];
         matmul(&mut y, &self.w_q, Trans::No, &x, Trans::No, self.cols, p, self.rows, false);
         if ctx.train || self.co_range[0] == 0.0 {
             let s = output::batch_range(&y, self.bits.co, self.co_rule);
             if ctx.train {
                 self.co_pass = output::pass_mask(&y, self.bits.co, s);
+                if !self.bits.co.is_fp32() {
+                    pre = Some(y.clone());
+                }
             }
             output::quantize_with_range(&mut y, self.bits.co, s);
             if ctx.train {
@@ -133,10 +138,12 @@ impl MatrixCore {
         }
         let alpha = self.alpha();
         if alpha != 1.0 || !self.bias.is_empty() {
-            for (c, row) in y.chunks_mut(p).enumerate() {
-                let b = self.bias.get(c).copied().unwrap_or(0.0);
-                for v in row {
-                    *v = alpha * *v + b;
+            for out in std::iter::once(&mut y).chain(pre.as_mut()) {
+                for (c, row) in out.chunks_mut(p).enumerate() {
+                    let b = self.bias.get(c).copied().unwrap_or(0.0);
+                    for v in row {
+                        *v = alpha * *v + b;
+                    }
                 }
             }
         }
@@ -145,7 +152,7 @@ impl MatrixCore {
             self.n = n;
             self.positions = positions;
         }
-        y
+        (y, pre)
     }
 
     /// `dy` is `[cols, n·positions]`; fills `dw`, `dbias`; returns dJ/dx `[rows, n·positions]`

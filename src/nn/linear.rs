@@ -30,8 +30,10 @@ impl Layer for Linear {
         assert_eq!(x.shape.len(), 2, "{}: input must be [features, n]", self.name);
         assert_eq!(x.dim(0), self.core.rows, "{}: input features", self.name);
         let n = x.dim(1);
-        let y = self.core.forward(x.data, n, 1, ctx);
-        Tensor::new(vec![self.core.cols, n], y)
+        let (y, pre) = self.core.forward(x.data, n, 1, ctx);
+        let mut t = Tensor::new(vec![self.core.cols, n], y);
+        t.pre_quant = pre;
+        t
     }
 
     fn backward(&mut self, dy: Tensor, ctx: &Ctx) -> Tensor {

@@ -8,25 +8,40 @@ use rayon::prelude::*;
 
 const CHUNK: usize = 16 * 1024;
 
-/// Forward in place: `x` becomes `a_q`. `mask` records where the backward passes (1) or not (0).
-pub fn forward(x: &mut [f32], bits: Bits, mask: &mut Vec<u8>) {
+/// Forward in place: `x` becomes `a_q`. `mask` records where the backward passes (1) or not (0),
+/// judged at `pre` when given (the value before an upstream quantizer), else at `x`.
+pub fn forward(x: &mut [f32], pre: Option<&[f32]>, bits: Bits, mask: &mut Vec<u8>) {
     mask.resize(x.len(), 0);
-    x.par_chunks_mut(CHUNK)
-        .zip(mask.par_chunks_mut(CHUNK))
-        .for_each(|(xs, ms)| match bits.levels() {
-            None => {
-                for (v, m) in xs.iter_mut().zip(ms) {
-                    *m = (*v > 0.0) as u8;
-                    *v = v.max(0.0);
+    let pass = |v: f32| match bits {
+        Bits::Fp32 => v > 0.0,
+        Bits::K(_) => (0.0..=1.0).contains(&v),
+    };
+    match pre {
+        Some(p) => {
+            assert_eq!(p.len(), x.len());
+            mask.par_chunks_mut(CHUNK)
+                .zip(p.par_chunks(CHUNK))
+                .for_each(|(ms, ps)| {
+                    for (m, &v) in ms.iter_mut().zip(ps) {
+                        *m = pass(v) as u8;
+                    }
+                });
+        }
+        None => mask
+            .par_chunks_mut(CHUNK)
+            .zip(x.par_chunks(CHUNK))
+            .for_each(|(ms, xs)| {
+                for (m, &v) in ms.iter_mut().zip(xs) {
+                    *m = pass(v) as u8;
                 }
-            }
-            Some(levels) => {
-                for (v, m) in xs.iter_mut().zip(ms) {
-                    *m = (*v >= 0.0 && *v <= 1.0) as u8;
-                    *v = quantize_k(v.clamp(0.0, 1.0), levels);
-                }
-            }
-        });
+            }),
+    }
+    x.par_chunks_mut(CHUNK).for_each(|xs| match bits.levels() {
+        None => xs.iter_mut().for_each(|v| *v = v.max(0.0)),
+        Some(levels) => xs
+            .iter_mut()
+            .for_each(|v| *v = quantize_k(v.clamp(0.0, 1.0), levels)),
+    });
 }
 
 /// Backward in place: zero the error where the forward clipped.
@@ -52,7 +67,7 @@ mod tests {
         // k = 2: clip then round(3x)/3. 0.5 -> 1.5 tie -> 2/3; 1.7 -> 1; -0.3 -> 0.
         let mut x = vec![-0.3, 0.1, 0.5, 0.9, 1.7];
         let mut m = Vec::new();
-        forward(&mut x, Bits::K(2), &mut m);
+        forward(&mut x, None, Bits::K(2), &mut m);
         assert_eq!(x, vec![0.0, 0.0, 2.0 / 3.0, 1.0, 1.0]);
         assert_eq!(m, vec![0, 1, 1, 1, 0]);
         let mut d = vec![1.0; 5];
@@ -61,13 +76,23 @@ mod tests {
     }
 
     #[test]
+    fn activation_mask_follows_the_pre_quantization_value() {
+        // quantized input 1.2 (would block) but its pre-quantization value 0.7 passes.
+        let mut x = vec![1.2, -0.4];
+        let mut m = Vec::new();
+        forward(&mut x, Some(&[0.7, 0.1]), Bits::K(2), &mut m);
+        assert_eq!(x, vec![1.0, 0.0]);
+        assert_eq!(m, vec![1, 1]);
+    }
+
+    #[test]
     fn activation_1bit_and_fp32() {
         let mut x = vec![0.49, 0.5, 2.0];
         let mut m = Vec::new();
-        forward(&mut x, Bits::K(1), &mut m);
+        forward(&mut x, None, Bits::K(1), &mut m);
         assert_eq!(x, vec![0.0, 1.0, 1.0]);
         let mut x = vec![-1.0, 0.25, 3.0];
-        forward(&mut x, Bits::Fp32, &mut m);
+        forward(&mut x, None, Bits::Fp32, &mut m);
         assert_eq!(x, vec![0.0, 0.25, 3.0]);
         assert_eq!(m, vec![0, 1, 1]);
     }
