@@ -2,6 +2,7 @@
 //! as `config.toml` before its first step, and what `--config` and `--resume` read back, so a
 //! run can always be repeated from its folder. Defaults are declared on the fields.
 
+use crate::crossbar::{CrossbarConfig, Hardware};
 use crate::error::{Error, Result};
 use crate::quant::BitWidths;
 use crate::quant::gradient::GRounding;
@@ -141,6 +142,11 @@ pub struct RunConfig {
     /// Standard deviation that each matrix layer's output is scaled to at initialisation
     /// (data-dependent init of the digital scale α, see `nn::engine`). Default 0.5.
     pub init_output_std: f32,
+    /// Where the matrix products run: `rram` (simulated arrays, default) or `ideal` (software
+    /// quantization only).
+    pub hardware: Hardware,
+    /// The arrays and devices (used with `hardware = "rram"`).
+    pub crossbar: CrossbarConfig,
 }
 
 impl Default for RunConfig {
@@ -165,6 +171,8 @@ impl Default for RunConfig {
             eval_batch: 1000,
             fp32_first_last: false,
             init_output_std: 0.5,
+            hardware: Hardware::Rram,
+            crossbar: CrossbarConfig::default(),
         }
     }
 }
@@ -203,7 +211,7 @@ impl RunConfig {
         if !(self.init_output_std.is_finite() && self.init_output_std > 0.0) {
             return bad("init_output_std", "must be > 0".into());
         }
-        Ok(())
+        self.crossbar.validate()
     }
 
     /// Read a config file (a run's `config.toml` or a user's own); missing keys take defaults.
@@ -222,9 +230,7 @@ impl RunConfig {
             .map_err(|e: toml::de::Error| Error::invalid("config", one_line(&e.to_string())))?;
         let mut base = toml::Table::try_from(RunConfig::default())
             .map_err(|e| Error::invalid("config", e.to_string()))?;
-        for (k, v) in partial {
-            base.insert(k, v);
-        }
+        merge(&mut base, partial);
         let cfg: RunConfig = toml::Value::Table(base)
             .try_into()
             .map_err(|e: toml::de::Error| Error::invalid("config", one_line(&e.to_string())))?;
@@ -234,6 +240,18 @@ impl RunConfig {
 
     pub fn to_toml(&self) -> String {
         toml::to_string(self).expect("RunConfig always serializes")
+    }
+}
+
+/// Overlay `over` on `base`, table by table, so a file may give only some keys of a section.
+fn merge(base: &mut toml::Table, over: toml::Table) {
+    for (k, v) in over {
+        match (base.get_mut(&k), v) {
+            (Some(toml::Value::Table(b)), toml::Value::Table(o)) => merge(b, o),
+            (_, v) => {
+                base.insert(k, v);
+            }
+        }
     }
 }
 
@@ -258,8 +276,10 @@ mod tests {
             ..RunConfig::default()
         };
         assert_eq!(RunConfig::from_toml(&cfg.to_toml()).unwrap(), cfg);
-        let partial = RunConfig::from_toml("epochs = 3\nbits = \"8,8,8,8\"\n").unwrap();
+        let partial = RunConfig::from_toml("epochs = 3\nbits = \"8,8,8,8\"\n[crossbar]\ntile_rows = 64\n").unwrap();
         assert_eq!(partial.epochs, 3);
+        assert_eq!(partial.crossbar.tile_rows, 64);
+        assert_eq!(partial.crossbar.tile_cols, 128);
         assert_eq!(partial.lr, RunConfig::default().lr);
     }
 
@@ -271,6 +291,9 @@ mod tests {
             "model = \"vgg\"",
             "unknown_key = 1",
             "epochs = [",
+            "[crossbar]\ndisturb = \"uniform:-1\"",
+            "[crossbar]\nfaults = \"sa0:2\"",
+            "[crossbar]\ntile_rows = 0",
         ] {
             assert!(RunConfig::from_toml(bad).is_err(), "{bad}");
         }

@@ -15,7 +15,10 @@
 //!    (`run::run_dir`).
 
 pub mod config;
+pub mod counters;
+pub mod crossbar;
 pub mod data;
+pub mod device;
 pub mod error;
 pub mod kernels;
 pub mod models;

@@ -9,6 +9,9 @@ pub mod stream {
     pub const INIT: u64 = 0x1417;
     pub const G_ROUND: u64 = 0x6_0d;
     pub const CALIB: u64 = 0xca11b;
+    pub const DEVICE: u64 = 0xde51ce;
+    pub const WRITE: u64 = 0x3217e;
+    pub const READ: u64 = 0x5ead;
 }
 
 /// SplitMix64 finaliser: a good 64-bit mix, used to derive seeds from keys.

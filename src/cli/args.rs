@@ -49,6 +49,27 @@ pub struct RunArgs {
     /// Keep the first and last matrix layers at fp32.
     #[arg(long)]
     pub fp32_first_last: bool,
+    /// Where products run: rram (simulated arrays, default) or ideal (software quantization).
+    #[arg(long)]
+    pub hardware: Option<String>,
+    /// Array size ROWSxCOLS (default 128x128).
+    #[arg(long)]
+    pub xbar: Option<String>,
+    /// Write disturbance: none, uniform:P (default uniform:0.05), gaussian:SIGMA, lognormal:SIGMA.
+    #[arg(long)]
+    pub disturb: Option<String>,
+    /// Stuck-at faults, e.g. sa0:0.01,sa1:0.01 (default none).
+    #[arg(long)]
+    pub faults: Option<String>,
+    /// ADC placement: per-tile (default) or full-sum.
+    #[arg(long)]
+    pub adc: Option<String>,
+    /// Relative read noise per analog product (default 0).
+    #[arg(long)]
+    pub read_noise: Option<f32>,
+    /// Device-to-device spread of the cells' gain (default 0).
+    #[arg(long)]
+    pub d2d: Option<f32>,
 }
 
 #[derive(Args, Debug)]
@@ -89,7 +110,8 @@ pub struct TrainArgs {
     #[arg(long, value_name = "DIR", conflicts_with_all = [
         "model", "dataset", "bits", "batch", "data", "epochs", "lr", "momentum",
         "weight_decay", "schedule", "seed", "train_limit", "test_limit", "config", "out",
-        "fp32_first_last",
+        "fp32_first_last", "hardware", "xbar", "disturb", "faults", "adc", "read_noise", "d2d",
+        "co_range", "g_rounding",
     ])]
     pub resume: Option<PathBuf>,
     /// No progress bars (epoch lines and the summary still print).

@@ -4,6 +4,7 @@
 use super::args::{RunArgs, TrainArgs};
 use anyhow::Result;
 use rram::config::{DatasetKind, ModelKind, RunConfig, Schedule};
+use rram::crossbar::{AdcMode, CrossbarConfig, Hardware};
 
 /// Apply the shared run flags to `cfg`.
 pub fn apply_run_args(cfg: &mut RunConfig, a: &RunArgs) -> Result<()> {
@@ -33,6 +34,32 @@ pub fn apply_run_args(cfg: &mut RunConfig, a: &RunArgs) -> Result<()> {
     }
     if a.fp32_first_last {
         cfg.fp32_first_last = true;
+    }
+    if let Some(h) = &a.hardware {
+        cfg.hardware = Hardware::parse(h)?;
+    }
+    let x = &mut cfg.crossbar;
+    if let Some(s) = &a.xbar {
+        (x.tile_rows, x.tile_cols) = CrossbarConfig::parse_size(s)?;
+    }
+    if let Some(d) = &a.disturb {
+        x.disturb = d.parse()?;
+    }
+    if let Some(f) = &a.faults {
+        x.faults = f.parse()?;
+    }
+    if let Some(m) = &a.adc {
+        x.adc = match m.as_str() {
+            "per-tile" => AdcMode::PerTile,
+            "full-sum" => AdcMode::FullSum,
+            _ => anyhow::bail!("invalid adc: {m:?} (known: per-tile, full-sum)"),
+        };
+    }
+    if let Some(v) = a.read_noise {
+        x.read_noise = v;
+    }
+    if let Some(v) = a.d2d {
+        x.d2d = v;
     }
     Ok(())
 }

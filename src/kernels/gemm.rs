@@ -15,6 +15,82 @@ pub enum Trans {
 /// Below this many multiply-adds a product runs on one thread: splitting costs more than it saves.
 const PARALLEL_MIN_MACS: usize = 48 * 1024;
 
+/// A read-only matrix view: element (i, j) is `data[i·rs + j·cs]`.
+#[derive(Clone, Copy, Debug)]
+pub struct View<'a> {
+    pub data: &'a [f32],
+    pub rs: usize,
+    pub cs: usize,
+}
+
+impl<'a> View<'a> {
+    /// A row-major `rows × cols` block starting at (r0, c0) of a matrix with `ld` columns.
+    pub fn block(data: &'a [f32], ld: usize, r0: usize, c0: usize) -> Self {
+        View {
+            data: &data[r0 * ld + c0..],
+            rs: ld,
+            cs: 1,
+        }
+    }
+
+    /// The same view transposed.
+    pub fn t(self) -> Self {
+        View {
+            data: self.data,
+            rs: self.cs,
+            cs: self.rs,
+        }
+    }
+}
+
+/// `c[m×n] (row-major, contiguous) = (accumulate ? c : 0) + a[m×k] · b[k×n]` for strided views.
+#[allow(clippy::too_many_arguments)]
+pub fn matmul_view(c: &mut [f32], a: View<'_>, b: View<'_>, m: usize, n: usize, k: usize, accumulate: bool) {
+    assert_eq!(c.len(), m * n, "gemm: c has {} values, want {m}×{n}", c.len());
+    if m == 0 || n == 0 {
+        return;
+    }
+    if k == 0 {
+        if !accumulate {
+            c.fill(0.0);
+        }
+        return;
+    }
+    let last = |v: &View<'_>, r: usize, cc: usize| (r - 1) * v.rs + (cc - 1) * v.cs;
+    assert!(last(&a, m, k) < a.data.len(), "gemm: view a out of bounds");
+    assert!(last(&b, k, n) < b.data.len(), "gemm: view b out of bounds");
+    let threads = rayon::current_num_threads();
+    let par = if threads > 1 && m * n * k >= PARALLEL_MIN_MACS {
+        Parallelism::Rayon(threads)
+    } else {
+        Parallelism::None
+    };
+    // SAFETY: the asserts bound every index the strides reach; `c` is a unique borrow.
+    unsafe {
+        gemm::gemm(
+            m,
+            n,
+            k,
+            c.as_mut_ptr(),
+            1,
+            n as isize,
+            accumulate,
+            a.data.as_ptr(),
+            a.cs as isize,
+            a.rs as isize,
+            b.data.as_ptr(),
+            b.cs as isize,
+            b.rs as isize,
+            1.0,
+            1.0,
+            false,
+            false,
+            false,
+            par,
+        );
+    }
+}
+
 /// `c[m×n] = (accumulate ? c : 0) + op(a)[m×k] · op(b)[k×n]`, all row-major.
 /// `a` holds `m×k` (or `k×m` when `ta` is `Yes`), `b` holds `k×n` (or `n×k`).
 #[allow(clippy::too_many_arguments)]
@@ -88,6 +164,29 @@ mod tests {
     use super::*;
     use crate::kernels::reference;
     use crate::rng::Rng;
+
+    #[test]
+    fn strided_blocks_match_reference() {
+        // A 7×9 matrix; multiply its block rows 2..6, cols 3..8 (transposed too) by a 5×4 / 4×5.
+        let mut rng = Rng::new(8);
+        let big: Vec<f32> = (0..63).map(|_| rng.uniform_in(-1.0, 1.0)).collect();
+        let x: Vec<f32> = (0..20).map(|_| rng.uniform_in(-1.0, 1.0)).collect();
+        let blk: Vec<f32> = (2..6).flat_map(|r| (3..8).map(move |c| (r, c))).map(|(r, c)| big[r * 9 + c]).collect();
+        let mut c = vec![0.0; 16];
+        matmul_view(&mut c, View::block(&big, 9, 2, 3), View::block(&x, 4, 0, 0), 4, 4, 5, false);
+        let mut want = vec![0.0; 16];
+        reference::matmul(&mut want, &blk, Trans::No, &x, Trans::No, 4, 4, 5, false);
+        for (a, b) in c.iter().zip(&want) {
+            assert!((a - b).abs() < 1e-5);
+        }
+        let mut c = vec![0.0; 20];
+        matmul_view(&mut c, View::block(&big, 9, 2, 3).t(), View::block(&x, 4, 0, 0), 5, 4, 4, false);
+        let mut want = vec![0.0; 20];
+        reference::matmul(&mut want, &blk, Trans::Yes, &x[..16], Trans::No, 5, 4, 4, false);
+        for (a, b) in c.iter().zip(&want) {
+            assert!((a - b).abs() < 1e-5);
+        }
+    }
 
     #[test]
     fn matches_reference_on_awkward_sizes_and_transposes() {

@@ -5,6 +5,8 @@
 pub mod lenet5;
 
 use crate::config::ModelKind;
+use crate::counters::LayerReport;
+use crate::crossbar::CrossbarConfig;
 use crate::nn::{Ctx, Layer, ParamView};
 use crate::quant::BitWidths;
 use crate::quant::gradient::GRounding;
@@ -34,6 +36,47 @@ impl Model {
             m.set_first_last_fp32();
         }
         m
+    }
+
+    /// Put every matrix layer on RRAM arrays.
+    pub fn attach_crossbar(&mut self, cfg: &CrossbarConfig, seed: u64) {
+        for l in &mut self.layers {
+            if let Some(c) = l.matrix() {
+                c.attach_crossbar(cfg, seed);
+            }
+        }
+    }
+
+    /// Per-layer operation counts (`counters.json`).
+    pub fn counters(&mut self) -> Vec<LayerReport> {
+        let mut out = Vec::new();
+        for l in &mut self.layers {
+            let name = l.name().to_string();
+            if let Some(c) = l.matrix() {
+                let (arrays, utilisation) = c.xbar.as_ref().map_or((0, 0.0), |x| (x.arrays(), x.utilisation()));
+                out.push(LayerReport {
+                    layer: name,
+                    rows: c.rows,
+                    cols: c.cols,
+                    arrays,
+                    utilisation,
+                    counts: c.counters,
+                });
+            }
+        }
+        out
+    }
+
+    /// Restore counts saved by `counters` (a resumed run continues them).
+    pub fn set_counters(&mut self, saved: &[LayerReport]) {
+        let mut it = saved.iter();
+        for l in &mut self.layers {
+            if let Some(c) = l.matrix() {
+                if let Some(r) = it.next() {
+                    c.counters = r.counts;
+                }
+            }
+        }
     }
 
     /// Set the quantizer options of every matrix layer.

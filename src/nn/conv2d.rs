@@ -118,7 +118,7 @@ impl Layer for Conv2d {
     }
 
     fn buffers(&mut self) -> Vec<(&'static str, &mut Vec<f32>)> {
-        vec![("co_range", &mut self.core.co_range)]
+        self.core.buffers()
     }
 
     fn matrix(&mut self) -> Option<&mut MatrixCore> {

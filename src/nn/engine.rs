@@ -12,11 +12,14 @@
 //! `α` is initialised from data (`Model::calibrate`) and then trained (no decay) through its
 //! logarithm `log_alpha`, so a step changes it by a ratio and it can never turn negative.
 
+use crate::counters::LayerCounters;
+use crate::crossbar::CrossbarConfig;
+use crate::crossbar::array::{TiledMatrix, count_digital};
 use crate::kernels::gemm::{Trans, matmul};
 use crate::nn::Ctx;
 use crate::quant::gradient::{GRounding, RoundingKey};
 use crate::quant::output::CoRange;
-use crate::quant::{BitWidths, gradient, output, weight};
+use crate::quant::{BitWidths, Bits, gradient, output, weight};
 use crate::rng::Rng;
 
 /// Weight of the newest batch in the running CO range (as BN's running statistics).
@@ -46,6 +49,12 @@ pub struct MatrixCore {
     pub g_rounding: GRounding,
     /// Whether backward computes dJ/dx (false for the first layer).
     pub input_grad: bool,
+    /// The arrays this matrix runs on (`--hardware rram`); `None` = ideal software products.
+    pub xbar: Option<Box<TiledMatrix>>,
+    /// Bits of the row ADCs in backprop part 1 (crossbar only).
+    pub backward_adc_bits: Bits,
+    /// Operation counts of the training steps so far.
+    pub counters: LayerCounters,
     w_q: Vec<f32>,
     w_d: Vec<f32>,
     x: Vec<f32>,
@@ -79,6 +88,9 @@ impl MatrixCore {
             co_rule: CoRange::Max,
             g_rounding: GRounding::Dorefa,
             input_grad: true,
+            xbar: None,
+            backward_adc_bits: bits.co,
+            counters: LayerCounters::default(),
             w_q: Vec::new(),
             w_d: Vec::new(),
             x: Vec::new(),
@@ -87,6 +99,15 @@ impl MatrixCore {
             n: 0,
             positions: 0,
         }
+    }
+
+    /// Put this matrix on arrays configured by `cfg`.
+    pub fn attach_crossbar(&mut self, cfg: &CrossbarConfig, seed: u64) {
+        self.xbar = Some(Box::new(TiledMatrix::new(self.index, self.rows, self.cols, cfg, seed)));
+        self.backward_adc_bits = match cfg.backward_adc_bits {
+            Some(b) => Bits::from_u32(b).unwrap_or(self.bits.co),
+            None => self.bits.co,
+        };
     }
 
     /// The digital output scale α.
@@ -116,25 +137,47 @@ impl MatrixCore {
         let p = n * positions;
         assert_eq!(x.len(), self.rows * p, "matrix input has the wrong size");
         self.refresh_w_q();
+        let (rows, cols) = (self.rows, self.cols);
+        if ctx.train {
+            // momentum rule and W re-quantization: ~8 digital operations per weight
+            self.counters.update.digital_ops += 8 * (rows * cols) as u64;
+            self.counters.forward.digital_ops += 2 * (cols * p) as u64; // α and bias
+        }
         let mut pre = None;
-        let mut y = vec![0.0; self.cols * p];
-        matmul(&mut y, &self.w_q, Trans::No, &x, Trans::No, self.cols, p, self.rows, false);
-        if ctx.train || self.co_range[0] == 0.0 {
-            let s = output::batch_range(&y, self.bits.co, self.co_rule);
+        let mut y;
+        if let Some(xb) = self.xbar.as_mut() {
+            self.counters.update.cell_writes += xb.program(&self.w_q, self.bits.w, ctx.seed, ctx.step);
+            let mut scratch = Default::default();
+            let counts = if ctx.train { &mut self.counters.forward } else { &mut scratch };
+            let (out, pass, raw) =
+                xb.forward(&x, p, self.bits.a, self.bits.co, self.co_rule, ctx.train, ctx.seed, ctx.step, counts);
+            y = out;
             if ctx.train {
+                self.co_pass = pass;
+                self.co_q.clone_from(&y);
+            }
+            pre = raw;
+        } else {
+            y = vec![0.0; cols * p];
+            matmul(&mut y, &self.w_q, Trans::No, &x, Trans::No, cols, p, rows, false);
+            let running = self.co_range[0];
+            let s = if ctx.train || running == 0.0 {
+                output::batch_range(&y, self.bits.co, self.co_rule)
+            } else {
+                running
+            };
+            if ctx.train {
+                count_digital(&mut self.counters, rows, cols, p, self.input_grad);
                 self.co_pass = output::pass_mask(&y, self.bits.co, s);
                 if !self.bits.co.is_fp32() {
                     pre = Some(y.clone());
                 }
+                self.co_range[0] = if running == 0.0 { s } else { running + CO_RANGE_MOMENTUM * (s - running) };
             }
             output::quantize_with_range(&mut y, self.bits.co, s);
             if ctx.train {
-                let r = &mut self.co_range[0];
-                *r = if *r == 0.0 { s } else { *r + CO_RANGE_MOMENTUM * (s - *r) };
                 self.co_q.clone_from(&y);
             }
-        } else {
-            output::quantize_with_range(&mut y, self.bits.co, self.co_range[0]);
         }
         let alpha = self.alpha();
         if alpha != 1.0 || !self.bias.is_empty() {
@@ -186,8 +229,12 @@ impl MatrixCore {
             }
         }
         gradient::quantize(&mut dy, self.cols, self.n, self.positions, self.bits.g, self.g_rounding, key);
-        // Backprop part 2: dW_q = g_q · xᵀ, then straight-through to the latent weights.
+        // Backprop part 2: dW_q = g_q · xᵀ (digital), then straight-through to the latent weights.
         matmul(&mut self.dw, &dy, Trans::No, &self.x, Trans::Yes, self.cols, self.rows, p, false);
+        let (rows, cols) = (self.rows, self.cols);
+        self.counters.backprop2.digital_macs += (rows * cols * p) as u64;
+        self.counters.backprop2.digital_ops += (rows * cols) as u64;
+        self.counters.backprop1.digital_ops += (cols * p) as u64; // G quantization
         for (d, f) in self.dw.iter_mut().zip(&self.w_d) {
             *d *= f;
         }
@@ -195,9 +242,35 @@ impl MatrixCore {
         if !self.input_grad {
             return Vec::new();
         }
-        let mut dx = vec![0.0; self.rows * p];
-        matmul(&mut dx, &self.w_q, Trans::Yes, &dy, Trans::No, self.rows, p, self.cols, false);
+        if let Some(xb) = self.xbar.as_mut() {
+            return xb.backward(
+                &dy,
+                p,
+                self.bits.g,
+                self.backward_adc_bits,
+                self.co_rule,
+                ctx.seed,
+                ctx.step,
+                &mut self.counters.backprop1,
+            );
+        }
+        let mut dx = vec![0.0; rows * p];
+        matmul(&mut dx, &self.w_q, Trans::Yes, &dy, Trans::No, rows, p, cols, false);
         dx
+    }
+
+    /// State a checkpoint keeps besides the parameters: the running CO range and, on arrays,
+    /// every cell's target and realised conductance and the arrays' running ADC ranges.
+    pub fn buffers(&mut self) -> Vec<(&'static str, &mut Vec<f32>)> {
+        let mut v = vec![("co_range", &mut self.co_range)];
+        if let Some(x) = self.xbar.as_mut() {
+            v.push(("xbar.target_pos", &mut x.target_pos));
+            v.push(("xbar.target_neg", &mut x.target_neg));
+            v.push(("xbar.cond_pos", &mut x.u_pos));
+            v.push(("xbar.cond_neg", &mut x.u_neg));
+            v.push(("xbar.adc_range", &mut x.fwd_range));
+        }
+        v
     }
 
     /// Parameters for the optimizer: weight (decayed), bias, scale.

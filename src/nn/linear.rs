@@ -50,7 +50,7 @@ impl Layer for Linear {
     }
 
     fn buffers(&mut self) -> Vec<(&'static str, &mut Vec<f32>)> {
-        vec![("co_range", &mut self.core.co_range)]
+        self.core.buffers()
     }
 
     fn matrix(&mut self) -> Option<&mut MatrixCore> {

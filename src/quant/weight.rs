@@ -5,7 +5,7 @@
 //! (sign(0) = +1). Fp32: `w_q = w`. Backward (straight-through, max and mean held constant):
 //! `dJ/dw = dJ/dw_q · d`, where `d = (1 − tanh²(w)) / max|tanh(w)|` for k ≥ 2 and 1 otherwise.
 
-use super::{Bits, quantize_k};
+use super::Bits;
 
 /// Quantize `w` into `w_q` and write the straight-through derivative factor into `d`.
 pub fn quantize(w: &[f32], bits: Bits, w_q: &mut [f32], d: &mut [f32]) {
@@ -35,7 +35,10 @@ pub fn quantize(w: &[f32], bits: Bits, w_q: &mut [f32], d: &mut [f32]) {
             for ((q, dd), &v) in w_q.iter_mut().zip(d.iter_mut()).zip(w) {
                 let t = v.tanh();
                 let w_n = t / (2.0 * max) + 0.5;
-                *q = 2.0 * quantize_k(w_n, levels) - 1.0;
+                // 2·quantize_k(w_n) − 1 written as (2i − L)/L: the same value, computed from the
+                // level index i so that it equals the differential pair's j/L bit for bit.
+                let i = (w_n * levels).round();
+                *q = (2.0 * i - levels) / levels;
                 *dd = (1.0 - t * t) / max;
             }
         }
@@ -60,7 +63,7 @@ mod tests {
         //   -> w_q = 2*(2/3) - 1 = 1/3.
         // w = 0: w_n = 0.5, 1.5 is a tie -> 2 -> w_q = 1/3.
         let (w_q, d) = q(&[1.0, -1.0, 0.2, 0.0], Bits::K(2));
-        let third = 2.0 * (2.0f32 / 3.0) - 1.0;
+        let third = 1.0f32 / 3.0;
         assert_eq!(w_q, vec![1.0, -1.0, third, third]);
         let t1 = 1f32.tanh();
         assert!((d[3] - 1.0 / t1).abs() < 1e-6);

@@ -1,7 +1,7 @@
 //! The layout of one run folder, and atomic writes:
 //! `config.toml` (resolved settings, written before the first step), `metrics.jsonl` (one line
 //! per epoch), `summary.json` (final result), `checkpoint.safetensors` (weights, optimizer state
-//! and progress, after every epoch).
+//! and progress, after every epoch), `counters.json` (operation counts per layer and phase).
 
 use crate::error::{Error, Result};
 use std::io::Write;
@@ -11,6 +11,7 @@ pub const CONFIG: &str = "config.toml";
 pub const METRICS: &str = "metrics.jsonl";
 pub const SUMMARY: &str = "summary.json";
 pub const CHECKPOINT: &str = "checkpoint.safetensors";
+pub const COUNTERS: &str = "counters.json";
 
 /// Paths inside one run folder.
 #[derive(Clone, Debug)]

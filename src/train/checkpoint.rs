@@ -24,6 +24,9 @@ pub struct Progress {
     pub train_seconds: f64,
     /// Training images processed so far.
     pub images: u64,
+    /// Operation counters per matrix layer so far.
+    #[serde(default)]
+    pub counters: Vec<crate::counters::LayerReport>,
 }
 
 fn to_bytes(v: &[f32]) -> Vec<u8> {

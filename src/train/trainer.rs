@@ -3,6 +3,8 @@
 //! end. A loss that becomes NaN or infinite ends the run as `diverged` — a result, not an error.
 
 use crate::config::{DatasetKind, RunConfig};
+use crate::counters::CountersReport;
+use crate::crossbar::Hardware;
 use crate::data::{Dataset, batcher, mnist};
 use crate::error::{Error, Result};
 use crate::models::Model;
@@ -67,6 +69,9 @@ pub fn init_model(cfg: &RunConfig, train: &Dataset) -> Model {
     let mut rng = Rng::keyed(cfg.seed, stream::INIT, &[]);
     let mut model = Model::build(cfg.model, cfg.bits, cfg.fp32_first_last, &mut rng);
     model.set_quant_options(cfg.co_range, cfg.g_rounding);
+    if cfg.hardware == Hardware::Rram {
+        model.attach_crossbar(&cfg.crossbar, cfg.seed);
+    }
     let mut idx: Vec<u32> = (0..train.len() as u32).collect();
     Rng::keyed(cfg.seed, stream::CALIB, &[]).shuffle(&mut idx);
     idx.truncate(cfg.batch.max(256).min(train.len()));
@@ -75,9 +80,14 @@ pub fn init_model(cfg: &RunConfig, train: &Dataset) -> Model {
     model
 }
 
-/// Test loss and accuracy.
-pub fn evaluate(model: &mut Model, ds: &Dataset, batch: usize, seed: u64) -> (f64, f64) {
-    let ctx = Ctx::eval(seed);
+/// Test loss and accuracy. `step` is the training step the model has reached (arrays that must
+/// be reprogrammed with the latest weights key their write noise by it).
+pub fn evaluate(model: &mut Model, ds: &Dataset, batch: usize, seed: u64, step: u64) -> (f64, f64) {
+    let ctx = Ctx {
+        train: false,
+        step,
+        seed,
+    };
     let (mut correct, mut loss) = (0usize, 0f64);
     let idx: Vec<u32> = (0..ds.len() as u32).collect();
     for chunk in idx.chunks(batch) {
@@ -112,6 +122,7 @@ fn train_in_pool(cfg: &RunConfig, dir: &RunDir, resume: bool, monitor: &mut dyn 
     } else {
         Progress::default()
     };
+    model.set_counters(&progress.counters);
 
     monitor.start(cfg, &data_dir, progress.epochs_done);
     let per_epoch = train.len().div_ceil(cfg.batch) as u64;
@@ -154,7 +165,7 @@ fn train_in_pool(cfg: &RunConfig, dir: &RunDir, resume: bool, monitor: &mut dyn 
         let secs = t0.elapsed().as_secs_f64();
         progress.train_seconds += secs;
         progress.images += seen as u64;
-        let (test_loss, test_acc) = evaluate(&mut model, &test, cfg.eval_batch, cfg.seed);
+        let (test_loss, test_acc) = evaluate(&mut model, &test, cfg.eval_batch, cfg.seed, progress.step);
         last_acc = test_acc;
         if diverged {
             break;
@@ -173,7 +184,9 @@ fn train_in_pool(cfg: &RunConfig, dir: &RunDir, resume: bool, monitor: &mut dyn 
         monitor.epoch_end(&m);
         progress.metrics.push(m);
         progress.epochs_done = epoch + 1;
+        progress.counters = model.counters();
         write_metrics(dir, &progress)?;
+        write_counters(dir, cfg, &progress)?;
         checkpoint::save(&ckpt, &mut model, &opt, &progress)?;
     }
 
@@ -190,6 +203,17 @@ fn train_in_pool(cfg: &RunConfig, dir: &RunDir, resume: bool, monitor: &mut dyn 
     let json = serde_json::to_string_pretty(&summary).expect("summary serializes");
     write_atomic(&dir.path(run_dir::SUMMARY), json.as_bytes())?;
     Ok(summary)
+}
+
+fn write_counters(dir: &RunDir, cfg: &RunConfig, progress: &Progress) -> Result<()> {
+    let report = CountersReport {
+        hardware: cfg.hardware.as_str().to_string(),
+        images: progress.images,
+        steps: progress.step,
+        layers: progress.counters.clone(),
+    };
+    let json = serde_json::to_string_pretty(&report).expect("counters serialize");
+    write_atomic(&dir.path(run_dir::COUNTERS), json.as_bytes())
 }
 
 fn write_metrics(dir: &RunDir, progress: &Progress) -> Result<()> {

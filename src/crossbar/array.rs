@@ -1,0 +1,404 @@
+//! `TiledMatrix`: one layer's `[cols, rows]` weight matrix spread over `tile_rows × tile_cols`
+//! arrays of differential cell pairs, with the cells' state (targets, realised conductances,
+//! faults) and the three ways the system touches them:
+//! - `program`: write the cells whose target level changed (Update phase; each write lands off
+//!   target per the disturbance model);
+//! - `forward`: A-bit inputs on the rows of every array, each array's columns read by its own
+//!   CO-bit ADC, partial sums added digitally (Forward phase);
+//! - `backward`: G-bit errors on the columns of the same arrays, rows read by ADCs, signed
+//!   inputs in two phases (Backprop part 1).
+//!
+//! Every analog product is computed with the effective weights `w_eff = (u+ − u−)·scale`
+//! (normalized conductances, see `device`); with no disturbance, Gmin = 0 and ADCs at fp32,
+//! `w_eff` equals the quantized weights exactly and a one-array product equals the ideal one.
+
+use crate::counters::{LayerCounters, OpCounts};
+use crate::crossbar::{AdcMode, CrossbarConfig, SignedInput};
+use crate::device::disturbance::CellFault;
+use crate::kernels::gemm::{Trans, View, matmul, matmul_view};
+use crate::quant::Bits;
+use crate::quant::output::{self, CoRange};
+use crate::rng::{Rng, stream};
+use rayon::prelude::*;
+use std::borrow::Cow;
+
+/// Running-range weight of the newest batch (as for the ideal CO range).
+const RANGE_MOMENTUM: f32 = 0.1;
+
+pub struct TiledMatrix {
+    pub rows: usize,
+    pub cols: usize,
+    cfg: CrossbarConfig,
+    index: u64,
+    u_min: f32,
+    /// Normalized target of each cell (fraction of Gmax − Gmin above Gmin); NaN = never written.
+    pub target_pos: Vec<f32>,
+    pub target_neg: Vec<f32>,
+    /// Realised normalized conductance of each cell.
+    pub u_pos: Vec<f32>,
+    pub u_neg: Vec<f32>,
+    fault_pos: Vec<CellFault>,
+    fault_neg: Vec<CellFault>,
+    gain_pos: Vec<f32>,
+    gain_neg: Vec<f32>,
+    /// Digital scale of the current weights (1 for k ≥ 2, mean|w| for k = 1, max|w| for fp32).
+    scale: f32,
+    w_eff: Vec<f32>,
+    /// Running ADC range per array in the forward direction (evaluation), row-block-major.
+    pub fwd_range: Vec<f32>,
+}
+
+impl TiledMatrix {
+    /// Fresh arrays (every cell at Gmin, never written). Faults and device-to-device gains are
+    /// drawn here, from the run seed, once.
+    pub fn new(index: u64, rows: usize, cols: usize, cfg: &CrossbarConfig, seed: u64) -> Self {
+        let n = rows * cols;
+        let u_min = cfg.device.u_min();
+        let (mut fault_pos, mut fault_neg, mut gain_pos, mut gain_neg) = (vec![], vec![], vec![], vec![]);
+        if !cfg.faults.is_none() || cfg.d2d > 0.0 {
+            let mut rng = Rng::keyed(seed, stream::DEVICE, &[index]);
+            for _ in 0..n {
+                if !cfg.faults.is_none() {
+                    fault_pos.push(cfg.faults.draw(&mut rng));
+                    fault_neg.push(cfg.faults.draw(&mut rng));
+                }
+                if cfg.d2d > 0.0 {
+                    gain_pos.push((1.0 + cfg.d2d * rng.normal()).max(0.0));
+                    gain_neg.push((1.0 + cfg.d2d * rng.normal()).max(0.0));
+                }
+            }
+        }
+        let stuck = |f: &[CellFault], i: usize| match f.get(i) {
+            Some(CellFault::StuckMax) => u_min + 1.0,
+            _ => u_min,
+        };
+        let u_pos: Vec<f32> = (0..n).map(|i| stuck(&fault_pos, i)).collect();
+        let u_neg: Vec<f32> = (0..n).map(|i| stuck(&fault_neg, i)).collect();
+        let (rb, cb) = (rows.div_ceil(cfg.tile_rows), cols.div_ceil(cfg.tile_cols));
+        TiledMatrix {
+            rows,
+            cols,
+            cfg: cfg.clone(),
+            index,
+            u_min,
+            target_pos: vec![f32::NAN; n],
+            target_neg: vec![f32::NAN; n],
+            w_eff: u_pos.iter().zip(&u_neg).map(|(p, q)| p - q).collect(),
+            u_pos,
+            u_neg,
+            fault_pos,
+            fault_neg,
+            gain_pos,
+            gain_neg,
+            scale: 1.0,
+            fwd_range: vec![0.0; rb * cb],
+        }
+    }
+
+    /// (row blocks, column blocks) of the tile grid.
+    pub fn grid(&self) -> (usize, usize) {
+        (self.rows.div_ceil(self.cfg.tile_rows), self.cols.div_ceil(self.cfg.tile_cols))
+    }
+
+    /// Number of arrays.
+    pub fn arrays(&self) -> usize {
+        let (r, c) = self.grid();
+        r * c
+    }
+
+    /// Fraction of the arrays' cells that hold a weight.
+    pub fn utilisation(&self) -> f64 {
+        (self.rows * self.cols) as f64 / (self.arrays() * self.cfg.tile_rows * self.cfg.tile_cols) as f64
+    }
+
+    fn block(&self, i: usize, size: usize, total: usize) -> (usize, usize) {
+        (i * size, ((i + 1) * size).min(total))
+    }
+
+    /// The effective weights as the arrays hold them (`[cols, rows]`).
+    pub fn weights(&self) -> &[f32] {
+        &self.w_eff
+    }
+
+    /// Relative error `u/u_target − 1` of every working, written cell (device-to-device gain
+    /// included): the realised write disturbance.
+    pub fn write_errors(&self) -> Vec<f32> {
+        let mut out = Vec::new();
+        for (t, u, f, g) in [
+            (&self.target_pos, &self.u_pos, &self.fault_pos, &self.gain_pos),
+            (&self.target_neg, &self.u_neg, &self.fault_neg, &self.gain_neg),
+        ] {
+            for i in 0..t.len() {
+                if t[i].is_nan() || f.get(i).is_some_and(|f| *f != CellFault::Ok) {
+                    continue;
+                }
+                let _ = g;
+                out.push(u[i] / (self.u_min + t[i]) - 1.0);
+            }
+        }
+        out
+    }
+
+    /// Program the quantized weights `w_q` (W bits): write exactly the cells whose target
+    /// changed. Returns the number of write pulses (stuck cells take the pulse and ignore it).
+    pub fn program(&mut self, w_q: &[f32], w_bits: Bits, seed: u64, step: u64) -> u64 {
+        assert_eq!(w_q.len(), self.rows * self.cols);
+        let max_abs = w_q.iter().fold(0f32, |m, v| m.max(v.abs()));
+        let (scale, levels) = match w_bits {
+            Bits::Fp32 => (if max_abs > 0.0 { max_abs } else { 1.0 }, None),
+            Bits::K(1) => (max_abs, Some(1.0f32)),
+            Bits::K(_) => (1.0, w_bits.levels()),
+        };
+        self.scale = scale;
+        let target = |v: f32| -> (f32, f32) {
+            match levels {
+                Some(l) => {
+                    let j = if scale > 0.0 { (v / scale * l).round() } else { 1.0 };
+                    (j.max(0.0) / l, (-j).max(0.0) / l)
+                }
+                None => (v.max(0.0) / scale, (-v).max(0.0) / scale),
+            }
+        };
+        let rows = self.rows;
+        let (u_min, disturb, index) = (self.u_min, self.cfg.disturb, self.index);
+        let (fp, fnn, gp, gn) = (&self.fault_pos, &self.fault_neg, &self.gain_pos, &self.gain_neg);
+        self.target_pos
+            .par_chunks_mut(rows)
+            .zip(self.target_neg.par_chunks_mut(rows))
+            .zip(self.u_pos.par_chunks_mut(rows))
+            .zip(self.u_neg.par_chunks_mut(rows))
+            .zip(self.w_eff.par_chunks_mut(rows))
+            .zip(w_q.par_chunks(rows))
+            .enumerate()
+            .map(|(col, (((((tp, tn), up), un), we), wq))| {
+                let mut rng = Rng::keyed(seed, stream::WRITE, &[index, step, col as u64]);
+                let mut writes = 0u64;
+                for r in 0..rows {
+                    let i = col * rows + r;
+                    let (np, nn) = target(wq[r]);
+                    for (t_old, u, t_new, f, g) in [(&mut tp[r], &mut up[r], np, fp, gp), (&mut tn[r], &mut un[r], nn, fnn, gn)] {
+                        if *t_old == t_new {
+                            continue;
+                        }
+                        *t_old = t_new;
+                        writes += 1;
+                        if f.get(i).is_none_or(|f| *f == CellFault::Ok) {
+                            let gain = g.get(i).copied().unwrap_or(1.0);
+                            *u = (u_min + t_new) * gain * (1.0 + disturb.sample(&mut rng));
+                        }
+                    }
+                    we[r] = (up[r] - un[r]) * scale;
+                }
+                writes
+            })
+            .sum()
+    }
+
+    /// The weights one analog product sees: `w_eff`, perturbed per cell when read noise is on.
+    fn read_weights(&self, seed: u64, step: u64, phase: u64) -> Cow<'_, [f32]> {
+        let sigma = self.cfg.read_noise;
+        if sigma == 0.0 {
+            return Cow::Borrowed(&self.w_eff);
+        }
+        let rows = self.rows;
+        let mut w = vec![0.0; self.w_eff.len()];
+        w.par_chunks_mut(rows).enumerate().for_each(|(col, wc)| {
+            let mut rng = Rng::keyed(seed, stream::READ, &[self.index, step, phase, col as u64]);
+            for (r, v) in wc.iter_mut().enumerate() {
+                let i = col * rows + r;
+                let p = self.u_pos[i] * (1.0 + sigma * rng.normal());
+                let n = self.u_neg[i] * (1.0 + sigma * rng.normal());
+                *v = (p - n) * self.scale;
+            }
+        });
+        Cow::Owned(w)
+    }
+
+    /// Forward: `x` is `[rows, p]` (A-bit values), returns `[cols, p]` after the ADCs, the
+    /// straight-through mask (0 where any array's ADC clipped that output) and, in training with
+    /// a quantizing ADC, the output before the ADCs. Counts into `c` when `train`.
+    #[allow(clippy::too_many_arguments)]
+    pub fn forward(
+        &mut self,
+        x: &[f32],
+        p: usize,
+        a_bits: Bits,
+        co_bits: Bits,
+        rule: CoRange,
+        train: bool,
+        seed: u64,
+        step: u64,
+        c: &mut OpCounts,
+    ) -> (Vec<f32>, Option<Vec<u8>>, Option<Vec<f32>>) {
+        let (rows, cols) = (self.rows, self.cols);
+        let keep_raw = train && !co_bits.is_fp32();
+        let mut raw = if keep_raw { vec![0.0; cols * p] } else { Vec::new() };
+        let (nrb, ncb) = self.grid();
+        let mut ranges = std::mem::take(&mut self.fwd_range);
+        let w = self.read_weights(seed, step, 0);
+        let mut y = vec![0.0; cols * p];
+        let mut pass: Option<Vec<u8>> = None;
+        let mut adc = |part: &mut [f32], t: usize, c0: usize, pass: &mut Option<Vec<u8>>| {
+            if co_bits.is_fp32() {
+                return;
+            }
+            let running = ranges[t];
+            let s = if train || running == 0.0 {
+                output::batch_range(part, co_bits, rule)
+            } else {
+                running
+            };
+            if train {
+                ranges[t] = if running == 0.0 { s } else { running + RANGE_MOMENTUM * (s - running) };
+                if let Some(m) = output::pass_mask(part, co_bits, s) {
+                    let all = pass.get_or_insert_with(|| vec![1u8; cols * p]);
+                    for (a, b) in all[c0 * p..].iter_mut().zip(m) {
+                        *a &= b;
+                    }
+                }
+            }
+            output::quantize_with_range(part, co_bits, s);
+        };
+        match self.cfg.adc {
+            AdcMode::FullSum => {
+                matmul(&mut y, &w, Trans::No, x, Trans::No, cols, p, rows, false);
+                if keep_raw {
+                    raw.copy_from_slice(&y);
+                }
+                adc(&mut y, 0, 0, &mut pass);
+            }
+            AdcMode::PerTile => {
+                let mut part = Vec::new();
+                for cb in 0..ncb {
+                    let (c0, c1) = self.block(cb, self.cfg.tile_cols, cols);
+                    let yb = &mut y[c0 * p..c1 * p];
+                    for rb in 0..nrb {
+                        let (r0, r1) = self.block(rb, self.cfg.tile_rows, rows);
+                        let t = rb * ncb + cb;
+                        if nrb == 1 && ncb == 1 {
+                            // one array: the very product the ideal engine computes
+                            matmul(yb, &w, Trans::No, x, Trans::No, cols, p, rows, false);
+                            if keep_raw {
+                                raw.copy_from_slice(yb);
+                            }
+                            adc(yb, t, c0, &mut pass);
+                            continue;
+                        }
+                        part.resize((c1 - c0) * p, 0.0);
+                        matmul_view(
+                            &mut part,
+                            View::block(&w, rows, c0, r0),
+                            View::block(x, p, r0, 0),
+                            c1 - c0,
+                            p,
+                            r1 - r0,
+                            false,
+                        );
+                        if keep_raw {
+                            raw[c0 * p..c1 * p].iter_mut().zip(&part).for_each(|(a, b)| *a += b);
+                        }
+                        adc(&mut part, t, c0, &mut pass);
+                        yb.iter_mut().zip(&part).for_each(|(a, b)| *a += b);
+                    }
+                }
+            }
+        }
+        drop(w);
+        self.fwd_range = ranges;
+        if train {
+            let pn = p as u64;
+            c.dac_bits = a_bits.as_u32();
+            c.adc_bits = co_bits.as_u32();
+            c.dac_conversions += (rows * ncb) as u64 * pn;
+            c.adc_conversions += match self.cfg.adc {
+                AdcMode::PerTile => (cols * nrb) as u64 * pn,
+                AdcMode::FullSum => cols as u64 * pn,
+            };
+            c.cell_reads += 2 * (rows * cols) as u64 * pn;
+            if self.cfg.adc == AdcMode::PerTile {
+                c.digital_ops += ((nrb - 1) * cols) as u64 * pn;
+            }
+        }
+        (y, pass, keep_raw.then_some(raw))
+    }
+
+    /// Backprop part 1: `g` is `[cols, p]` (G-bit errors), returns `Wᵀ·g` as `[rows, p]`, each
+    /// array's rows read by `adc_bits` ADCs.
+    #[allow(clippy::too_many_arguments)]
+    pub fn backward(
+        &mut self,
+        g: &[f32],
+        p: usize,
+        g_bits: Bits,
+        adc_bits: Bits,
+        rule: CoRange,
+        seed: u64,
+        step: u64,
+        c: &mut OpCounts,
+    ) -> Vec<f32> {
+        let (rows, cols) = (self.rows, self.cols);
+        let (nrb, ncb) = self.grid();
+        let w = self.read_weights(seed, step, 1);
+        let two_phase = self.cfg.signed_input == SignedInput::TwoPhase;
+        let split: Vec<(Cow<'_, [f32]>, f32)> = if two_phase {
+            vec![
+                (Cow::Owned(g.iter().map(|v| v.max(0.0)).collect()), 1.0),
+                (Cow::Owned(g.iter().map(|v| (-v).max(0.0)).collect()), -1.0),
+            ]
+        } else {
+            vec![(Cow::Borrowed(g), 1.0)]
+        };
+        let adc = |part: &mut [f32]| {
+            if !adc_bits.is_fp32() {
+                let s = output::batch_range(part, adc_bits, rule);
+                output::quantize_with_range(part, adc_bits, s);
+            }
+        };
+        let mut dx = vec![0.0; rows * p];
+        let mut part = Vec::new();
+        for rb in 0..nrb {
+            let (r0, r1) = self.block(rb, self.cfg.tile_rows, rows);
+            let dxb = &mut dx[r0 * p..r1 * p];
+            for (gs, sign) in &split {
+                if nrb == 1 && ncb == 1 && !two_phase {
+                    matmul(dxb, &w, Trans::Yes, gs, Trans::No, rows, p, cols, false);
+                    adc(dxb);
+                    continue;
+                }
+                for cb in 0..ncb {
+                    let (c0, c1) = self.block(cb, self.cfg.tile_cols, cols);
+                    part.resize((r1 - r0) * p, 0.0);
+                    matmul_view(
+                        &mut part,
+                        View::block(&w, rows, c0, r0).t(),
+                        View::block(gs, p, c0, 0),
+                        r1 - r0,
+                        p,
+                        c1 - c0,
+                        false,
+                    );
+                    adc(&mut part);
+                    dxb.iter_mut().zip(&part).for_each(|(a, b)| *a += sign * b);
+                }
+            }
+        }
+        let phases = split.len() as u64;
+        let pn = p as u64;
+        c.dac_bits = g_bits.as_u32();
+        c.adc_bits = adc_bits.as_u32();
+        c.dac_conversions += (cols * nrb) as u64 * pn * phases;
+        c.adc_conversions += (rows * ncb) as u64 * pn * phases;
+        c.cell_reads += 2 * (rows * cols) as u64 * pn * phases;
+        c.digital_ops += (rows as u64 * pn) * (phases * ncb as u64 - 1);
+        dx
+    }
+}
+
+/// Counters of a layer whose products run digitally (ideal mode): every product is MACs.
+pub fn count_digital(c: &mut LayerCounters, rows: usize, cols: usize, p: usize, input_grad: bool) {
+    let macs = (rows * cols * p) as u64;
+    c.forward.digital_macs += macs;
+    if input_grad {
+        c.backprop1.digital_macs += macs;
+    }
+}

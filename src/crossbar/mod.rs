@@ -1,0 +1,134 @@
+//! The RRAM crossbar system: configuration (array size, ADC placement, the device and its
+//! non-idealities) and `TiledMatrix`, one layer's matrix spread over arrays (`array.rs`).
+
+pub mod array;
+
+use crate::device::DeviceConfig;
+use crate::device::disturbance::{Disturbance, Faults};
+use crate::error::{Error, Result};
+use crate::quant::Bits;
+use serde::{Deserialize, Serialize};
+
+/// Where the matrix products run.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Hardware {
+    /// On simulated RRAM arrays (tiles, DAC/ADC, cells, write disturbance).
+    Rram,
+    /// Software quantization only: no tiles, no noise.
+    Ideal,
+}
+
+impl Hardware {
+    pub fn parse(s: &str) -> Result<Self> {
+        match s {
+            "rram" => Ok(Hardware::Rram),
+            "ideal" => Ok(Hardware::Ideal),
+            _ => Err(Error::invalid("hardware", format!("unknown hardware {s:?} (known: rram, ideal)"))),
+        }
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Hardware::Rram => "rram",
+            Hardware::Ideal => "ideal",
+        }
+    }
+}
+
+/// Where the column outputs are converted.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum AdcMode {
+    /// Each array's columns have their own CO-bit ADC; partial sums add digitally (default).
+    PerTile,
+    /// Partial currents add in analog and only the full sum is converted (the idealised view).
+    FullSum,
+}
+
+/// How signed errors are driven into the arrays in backprop part 1.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum SignedInput {
+    /// Positive part, then negative part, subtracted digitally (default).
+    TwoPhase,
+    /// One read with signed input voltages.
+    OnePhase,
+}
+
+/// Everything about the arrays. Defaults are documented per field.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CrossbarConfig {
+    /// Array rows (inputs). Default 128.
+    pub tile_rows: usize,
+    /// Array columns (outputs). Default 128.
+    pub tile_cols: usize,
+    /// ADC placement. Default `per-tile`.
+    pub adc: AdcMode,
+    /// Bits of the row ADCs that read the transposed product in backprop part 1; absent = the
+    /// CO bits (the same ADC design on both sides of the array).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub backward_adc_bits: Option<u32>,
+    /// Signed inputs in backprop part 1. Default `two-phase`.
+    pub signed_input: SignedInput,
+    /// Relative write error. Default `uniform:0.05` (the paper's ±5%).
+    pub disturb: Disturbance,
+    /// Stuck-at-Gmin/Gmax fractions. Default none.
+    pub faults: Faults,
+    /// Relative read noise σ per analog product (per cell, drawn per batch). Default 0.
+    pub read_noise: f32,
+    /// Device-to-device spread: each cell's fixed gain ~ N(1, σ²). Default 0.
+    pub d2d: f32,
+    /// The device.
+    pub device: DeviceConfig,
+}
+
+impl Default for CrossbarConfig {
+    fn default() -> Self {
+        CrossbarConfig {
+            tile_rows: 128,
+            tile_cols: 128,
+            adc: AdcMode::PerTile,
+            backward_adc_bits: None,
+            signed_input: SignedInput::TwoPhase,
+            disturb: Disturbance::Uniform(0.05),
+            faults: Faults::default(),
+            read_noise: 0.0,
+            d2d: 0.0,
+            device: DeviceConfig::default(),
+        }
+    }
+}
+
+impl CrossbarConfig {
+    pub fn validate(&self) -> Result<()> {
+        if self.tile_rows == 0 || self.tile_cols == 0 || self.tile_rows > 1 << 16 || self.tile_cols > 1 << 16 {
+            return Err(Error::invalid(
+                "xbar",
+                format!("{}x{} must be two sizes in 1..=65536", self.tile_rows, self.tile_cols),
+            ));
+        }
+        if let Some(b) = self.backward_adc_bits {
+            Bits::from_u32(b).map_err(|_| Error::invalid("backward_adc_bits", format!("{b} is not a bit-width (1..16 or 32)")))?;
+        }
+        for (key, v) in [("read_noise", self.read_noise), ("d2d", self.d2d)] {
+            if !(v.is_finite() && (0.0..=1.0).contains(&v)) {
+                return Err(Error::invalid(key, format!("{v} must be in [0, 1]")));
+            }
+        }
+        self.device.validate()
+    }
+
+    /// Parse `--xbar RxC`.
+    pub fn parse_size(s: &str) -> Result<(usize, usize)> {
+        let bad = || Error::invalid("xbar", format!("{s:?} must be ROWSxCOLS, e.g. 128x128"));
+        let (r, c) = s.split_once(['x', 'X']).ok_or_else(bad)?;
+        let r: usize = r.trim().parse().map_err(|_| bad())?;
+        let c: usize = c.trim().parse().map_err(|_| bad())?;
+        if r == 0 || c == 0 || r > 1 << 16 || c > 1 << 16 {
+            return Err(bad());
+        }
+        Ok((r, c))
+    }
+}
