@@ -188,7 +188,10 @@ impl RunConfig {
             return bad("momentum", format!("{} must be in [0, 1)", self.momentum));
         }
         if !(self.weight_decay.is_finite() && self.weight_decay >= 0.0) {
-            return bad("weight_decay", format!("{} must be >= 0", self.weight_decay));
+            return bad(
+                "weight_decay",
+                format!("{} must be >= 0", self.weight_decay),
+            );
         }
         if self.epochs == 0 {
             return bad("epochs", "must be at least 1".into());
@@ -276,7 +279,9 @@ mod tests {
             ..RunConfig::default()
         };
         assert_eq!(RunConfig::from_toml(&cfg.to_toml()).unwrap(), cfg);
-        let partial = RunConfig::from_toml("epochs = 3\nbits = \"8,8,8,8\"\n[crossbar]\ntile_rows = 64\n").unwrap();
+        let partial =
+            RunConfig::from_toml("epochs = 3\nbits = \"8,8,8,8\"\n[crossbar]\ntile_rows = 64\n")
+                .unwrap();
         assert_eq!(partial.epochs, 3);
         assert_eq!(partial.crossbar.tile_rows, 64);
         assert_eq!(partial.crossbar.tile_cols, 128);

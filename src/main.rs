@@ -12,7 +12,10 @@ fn main() {
         Err(e) => {
             // clap's message spans several lines (usage, hints): keep the first.
             let text = e.to_string();
-            let first = text.lines().find(|l| !l.trim().is_empty()).unwrap_or("bad arguments");
+            let first = text
+                .lines()
+                .find(|l| !l.trim().is_empty())
+                .unwrap_or("bad arguments");
             eprintln!("{}", first.trim());
             std::process::exit(2);
         }

@@ -13,8 +13,15 @@ fn fails_cleanly(args: &[&str], needle: &str) {
     let err = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(2), "{args:?}: {err}");
     assert!(!err.contains("panicked"), "{args:?}: {err}");
-    assert_eq!(err.trim().lines().count(), 1, "{args:?}: one line expected: {err}");
-    assert!(err.contains(needle), "{args:?}: {err:?} should mention {needle:?}");
+    assert_eq!(
+        err.trim().lines().count(),
+        1,
+        "{args:?}: one line expected: {err}"
+    );
+    assert!(
+        err.contains(needle),
+        "{args:?}: {err:?} should mention {needle:?}"
+    );
 }
 
 #[test]
@@ -27,32 +34,83 @@ fn bad_input_is_one_line_and_exit_2() {
     fails_cleanly(&["train", "--epochs", "many"], "invalid value");
     fails_cleanly(&["train", "--threads", "0", "--out", o], "threads");
     fails_cleanly(&["train", "--bits", "4,4,4", "--out", o], "bits");
-    fails_cleanly(&["train", "--bits", "0,4,4,4", "--out", o], "not a bit-width");
-    fails_cleanly(&["train", "--bits", "4,4,17,4", "--out", o], "not a bit-width");
+    fails_cleanly(
+        &["train", "--bits", "0,4,4,4", "--out", o],
+        "not a bit-width",
+    );
+    fails_cleanly(
+        &["train", "--bits", "4,4,17,4", "--out", o],
+        "not a bit-width",
+    );
     fails_cleanly(&["train", "--lr", "0", "--out", o], "lr");
     fails_cleanly(&["train", "--lr", "-0.1", "--out", o], "lr");
-    fails_cleanly(&["train", "--dataset", "imagenet", "--out", o], "unknown dataset");
+    fails_cleanly(
+        &["train", "--dataset", "imagenet", "--out", o],
+        "unknown dataset",
+    );
     let empty = tmp.path().join("empty");
     std::fs::create_dir_all(&empty).unwrap();
-    fails_cleanly(&["train", "--data", empty.to_str().unwrap(), "--out", o], "not found");
+    fails_cleanly(
+        &["train", "--data", empty.to_str().unwrap(), "--out", o],
+        "not found",
+    );
     let cfg = tmp.path().join("bad.toml");
     std::fs::write(&cfg, "epochs = \"many\"\n").unwrap();
-    fails_cleanly(&["train", "--config", cfg.to_str().unwrap(), "--out", o], "bad.toml");
-    fails_cleanly(&["train", "--config", "/nonexistent.toml", "--out", o], "nonexistent");
-    fails_cleanly(&["train", "--resume", tmp.path().to_str().unwrap()], "config.toml");
+    fails_cleanly(
+        &["train", "--config", cfg.to_str().unwrap(), "--out", o],
+        "bad.toml",
+    );
+    fails_cleanly(
+        &["train", "--config", "/nonexistent.toml", "--out", o],
+        "nonexistent",
+    );
+    fails_cleanly(
+        &["train", "--resume", tmp.path().to_str().unwrap()],
+        "config.toml",
+    );
+    fails_cleanly(
+        &["train", "--disturb", "uniform:-0.1", "--out", o],
+        "disturb",
+    );
+    fails_cleanly(
+        &["train", "--disturb", "poisson:0.1", "--out", o],
+        "disturb",
+    );
+    fails_cleanly(&["train", "--faults", "sa0:1.5", "--out", o], "faults");
+    fails_cleanly(&["train", "--faults", "sa7:0.1", "--out", o], "faults");
+    fails_cleanly(&["train", "--xbar", "0x128", "--out", o], "xbar");
+    fails_cleanly(&["train", "--xbar", "big", "--out", o], "xbar");
+    fails_cleanly(&["train", "--adc", "sometimes", "--out", o], "adc");
+    fails_cleanly(&["train", "--hardware", "gpu", "--out", o], "hardware");
+    fails_cleanly(&["train", "--read-noise", "2", "--out", o], "read_noise");
     // a truncated IDX file
     let data = tmp.path().join("mnist");
     std::fs::create_dir_all(&data).unwrap();
-    std::fs::write(data.join("train-images-idx3-ubyte"), [0, 0, 8, 3, 0, 0, 0, 9]).unwrap();
-    std::fs::write(data.join("train-labels-idx1-ubyte"), [0, 0, 8, 1, 0, 0, 0, 1, 7]).unwrap();
-    fails_cleanly(&["train", "--data", data.to_str().unwrap(), "--out", o], "too short");
+    std::fs::write(
+        data.join("train-images-idx3-ubyte"),
+        [0, 0, 8, 3, 0, 0, 0, 9],
+    )
+    .unwrap();
+    std::fs::write(
+        data.join("train-labels-idx1-ubyte"),
+        [0, 0, 8, 1, 0, 0, 0, 1, 7],
+    )
+    .unwrap();
+    fails_cleanly(
+        &["train", "--data", data.to_str().unwrap(), "--out", o],
+        "too short",
+    );
 }
 
 fn train(dir: &Path, extra: &[&str]) -> std::process::Output {
     let mut args = vec!["train", "--quiet", "--out", dir.to_str().unwrap()];
     args.extend(extra);
     let out = rram().args(&args).output().unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     out
 }
 
@@ -75,7 +133,14 @@ fn metrics(dir: &Path) -> Vec<serde_json::Value> {
         .collect()
 }
 
-const SMALL: &[&str] = &["--train-limit", "4000", "--test-limit", "1000", "--threads", "2"];
+const SMALL: &[&str] = &[
+    "--train-limit",
+    "4000",
+    "--test-limit",
+    "1000",
+    "--threads",
+    "2",
+];
 
 #[test]
 fn short_run_learns_and_writes_its_folder() {
@@ -100,9 +165,16 @@ fn short_run_learns_and_writes_its_folder() {
     assert_eq!(cfg.train_limit, Some(4000));
     assert_eq!(cfg.bits.to_string(), "4,4,4,4");
     let stdout = String::from_utf8_lossy(&out.stdout);
-    assert_eq!(stdout.trim().lines().count(), 1, "one summary line: {stdout}");
+    assert_eq!(
+        stdout.trim().lines().count(),
+        1,
+        "one summary line: {stdout}"
+    );
     let again = tmp.path().join("again");
-    train(&again, &["--config", dir.join("config.toml").to_str().unwrap()]);
+    train(
+        &again,
+        &["--config", dir.join("config.toml").to_str().unwrap()],
+    );
     assert_eq!(metrics(&again), metrics(&dir));
 }
 
@@ -111,7 +183,11 @@ fn same_seed_same_numbers_other_seed_other_numbers() {
     let tmp = tempfile::tempdir().unwrap();
     let mut args = SMALL.to_vec();
     args.extend(["--epochs", "2", "--bits", "2,2,2,2"]);
-    let (a, b, c) = (tmp.path().join("a"), tmp.path().join("b"), tmp.path().join("c"));
+    let (a, b, c) = (
+        tmp.path().join("a"),
+        tmp.path().join("b"),
+        tmp.path().join("c"),
+    );
     train(&a, &args);
     train(&b, &args);
     let mut other = args.clone();
@@ -124,7 +200,14 @@ fn same_seed_same_numbers_other_seed_other_numbers() {
 #[test]
 fn killed_and_resumed_equals_uninterrupted() {
     let tmp = tempfile::tempdir().unwrap();
-    let mut args = vec!["--train-limit", "12000", "--test-limit", "500", "--threads", "2"];
+    let mut args = vec![
+        "--train-limit",
+        "12000",
+        "--test-limit",
+        "500",
+        "--threads",
+        "2",
+    ];
     args.extend(["--epochs", "4", "--bits", "4,4,4,4"]);
     let whole = tmp.path().join("whole");
     train(&whole, &args);
@@ -132,18 +215,35 @@ fn killed_and_resumed_equals_uninterrupted() {
     let cut = tmp.path().join("cut");
     let mut full_args = vec!["train", "--quiet", "--out", cut.to_str().unwrap()];
     full_args.extend(&args);
-    let mut child = rram().args(&full_args).stderr(std::process::Stdio::null()).spawn().unwrap();
+    let mut child = rram()
+        .args(&full_args)
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
     // SIGKILL as soon as the first epoch's checkpoint is on disk.
     let t0 = Instant::now();
     while !cut.join("checkpoint.safetensors").exists() {
-        assert!(t0.elapsed() < Duration::from_secs(120), "no checkpoint appeared");
+        assert!(
+            t0.elapsed() < Duration::from_secs(120),
+            "no checkpoint appeared"
+        );
         std::thread::sleep(Duration::from_millis(2));
     }
     child.kill().unwrap();
     child.wait().unwrap();
-    assert!(!cut.join("summary.json").exists(), "the run finished before it was killed");
-    let out = rram().args(["train", "--quiet", "--resume", cut.to_str().unwrap()]).output().unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        !cut.join("summary.json").exists(),
+        "the run finished before it was killed"
+    );
+    let out = rram()
+        .args(["train", "--quiet", "--resume", cut.to_str().unwrap()])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     assert_eq!(metrics(&cut), metrics(&whole));
     let (s1, s2) = (summary(&cut), summary(&whole));
     assert_eq!(s1["test_accuracy"], s2["test_accuracy"]);
@@ -156,9 +256,54 @@ fn divergence_is_a_reported_result() {
     let tmp = tempfile::tempdir().unwrap();
     let dir = tmp.path().join("nan");
     let mut args = SMALL.to_vec();
-    args.extend(["--epochs", "2", "--bits", "32,32,32,32", "--lr", "1e6", "--momentum", "0.99"]);
+    args.extend([
+        "--epochs",
+        "2",
+        "--bits",
+        "32,32,32,32",
+        "--lr",
+        "1e6",
+        "--momentum",
+        "0.99",
+    ]);
     let out = train(&dir, &args);
     let s = summary(&dir);
     assert_eq!(s["diverged"], true, "{s}");
     assert!(String::from_utf8_lossy(&out.stdout).contains("DIVERGED"));
+}
+
+#[test]
+fn rram_without_noise_and_with_wide_adcs_trains_exactly_like_ideal() {
+    // One array per layer, Gmin = 0, no disturbance, one-phase backward read at fp32: every
+    // number of the run must equal the ideal engine's.
+    let tmp = tempfile::tempdir().unwrap();
+    let cfg = tmp.path().join("exact.toml");
+    std::fs::write(
+        &cfg,
+        "bits = \"4,4,4,4\"\n[crossbar]\ndisturb = \"none\"\nsigned_input = \"one-phase\"\n\
+         backward_adc_bits = 32\ntile_rows = 512\ntile_cols = 512\n[crossbar.device]\ncond_min_us = 0.0\n",
+    )
+    .unwrap();
+    let c = cfg.to_str().unwrap();
+    let (a, b) = (tmp.path().join("rram"), tmp.path().join("ideal"));
+    let mut args = SMALL.to_vec();
+    args.extend(["--epochs", "2", "--config", c]);
+    train(&a, &[args.as_slice(), &["--hardware", "rram"]].concat());
+    train(&b, &[args.as_slice(), &["--hardware", "ideal"]].concat());
+    assert_eq!(metrics(&a), metrics(&b));
+    // the rram run counted array work, the ideal one only digital MACs
+    let counters: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(a.join("counters.json")).unwrap()).unwrap();
+    assert!(
+        counters["layers"][0]["counts"]["forward"]["adc_conversions"]
+            .as_u64()
+            .unwrap()
+            > 0
+    );
+    // and the default arrays (5% disturbance, per-array ADCs) give different numbers
+    let d = tmp.path().join("noisy");
+    let mut args = SMALL.to_vec();
+    args.extend(["--epochs", "2"]);
+    train(&d, &args);
+    assert_ne!(metrics(&d), metrics(&b));
 }

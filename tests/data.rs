@@ -29,9 +29,18 @@ fn gz(bytes: &[u8]) -> Vec<u8> {
 }
 
 fn write_split(dir: &Path, prefix: &str, images: &[u8], labels: &[u8], gzip: bool) {
-    let (ext, f): (&str, fn(&[u8]) -> Vec<u8>) = if gzip { (".gz", gz) } else { ("", |b| b.to_vec()) };
-    std::fs::write(dir.join(format!("{prefix}-images-idx3-ubyte{ext}")), f(images)).unwrap();
-    std::fs::write(dir.join(format!("{prefix}-labels-idx1-ubyte{ext}")), f(labels)).unwrap();
+    let ext = if gzip { ".gz" } else { "" };
+    let f = |b: &[u8]| if gzip { gz(b) } else { b.to_vec() };
+    std::fs::write(
+        dir.join(format!("{prefix}-images-idx3-ubyte{ext}")),
+        f(images),
+    )
+    .unwrap();
+    std::fs::write(
+        dir.join(format!("{prefix}-labels-idx1-ubyte{ext}")),
+        f(labels),
+    )
+    .unwrap();
 }
 
 #[test]
@@ -39,8 +48,20 @@ fn reads_raw_and_gzipped_idx() {
     for gzip in [false, true] {
         let dir = tempfile::tempdir().unwrap();
         let pixels: Vec<u8> = (0..2 * 3 * 2).map(|i| (i * 20) as u8).collect();
-        write_split(dir.path(), "train", &idx_images(2, 3, 2, &pixels), &idx_labels(&[4, 9]), gzip);
-        write_split(dir.path(), "t10k", &idx_images(1, 3, 2, &pixels[..6]), &idx_labels(&[0]), gzip);
+        write_split(
+            dir.path(),
+            "train",
+            &idx_images(2, 3, 2, &pixels),
+            &idx_labels(&[4, 9]),
+            gzip,
+        );
+        write_split(
+            dir.path(),
+            "t10k",
+            &idx_images(1, 3, 2, &pixels[..6]),
+            &idx_labels(&[0]),
+            gzip,
+        );
         let s = mnist::load(Some(dir.path())).unwrap();
         assert_eq!(s.train.len(), 2);
         assert_eq!((s.train.h, s.train.w, s.train.c), (3, 2, 1));
@@ -54,8 +75,17 @@ fn reads_raw_and_gzipped_idx() {
 fn load_err(images: Vec<u8>, labels: Vec<u8>) -> String {
     let dir = tempfile::tempdir().unwrap();
     write_split(dir.path(), "train", &images, &labels, false);
-    write_split(dir.path(), "t10k", &idx_images(1, 1, 1, &[0]), &idx_labels(&[0]), false);
-    let e = mnist::load(Some(dir.path())).err().expect("must fail").to_string();
+    write_split(
+        dir.path(),
+        "t10k",
+        &idx_images(1, 1, 1, &[0]),
+        &idx_labels(&[0]),
+        false,
+    );
+    let e = mnist::load(Some(dir.path()))
+        .err()
+        .expect("must fail")
+        .to_string();
     assert!(!e.contains('\n'), "one line: {e}");
     e
 }
@@ -73,7 +103,10 @@ fn wrong_magic_is_an_error() {
 #[test]
 fn truncated_files_are_errors() {
     let img = idx_images(3, 2, 2, &[0; 12]);
-    assert!(load_err(img[..img.len() - 1].to_vec(), idx_labels(&[1, 2, 3])).contains("header says 3 images"));
+    assert!(
+        load_err(img[..img.len() - 1].to_vec(), idx_labels(&[1, 2, 3]))
+            .contains("header says 3 images")
+    );
     assert!(load_err(img[..10].to_vec(), idx_labels(&[1, 2, 3])).contains("too short"));
     let lab = idx_labels(&[1, 2, 3]);
     assert!(load_err(img.clone(), lab[..lab.len() - 1].to_vec()).contains("header says 3 labels"));
@@ -90,7 +123,11 @@ fn count_mismatch_and_bad_labels_are_errors() {
 #[test]
 fn bad_gzip_and_missing_files_are_errors() {
     let dir = tempfile::tempdir().unwrap();
-    std::fs::write(dir.path().join("train-images-idx3-ubyte.gz"), [0x1f, 0x8b, 1, 2, 3]).unwrap();
+    std::fs::write(
+        dir.path().join("train-images-idx3-ubyte.gz"),
+        [0x1f, 0x8b, 1, 2, 3],
+    )
+    .unwrap();
     std::fs::write(dir.path().join("train-labels-idx1-ubyte"), idx_labels(&[1])).unwrap();
     let e = mnist::load(Some(dir.path())).err().unwrap().to_string();
     assert!(e.contains("gzip"), "{e}");

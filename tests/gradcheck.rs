@@ -29,11 +29,51 @@ struct ConvCase {
 #[test]
 fn conv2d_gradients() {
     let cases = [
-        ConvCase { n: 2, c_in: 1, c_out: 3, hw: 8, kernel: 5, stride: 1, pad: 2 },
-        ConvCase { n: 3, c_in: 2, c_out: 4, hw: 7, kernel: 3, stride: 1, pad: 0 },
-        ConvCase { n: 2, c_in: 3, c_out: 2, hw: 9, kernel: 3, stride: 2, pad: 1 },
-        ConvCase { n: 2, c_in: 4, c_out: 3, hw: 5, kernel: 1, stride: 1, pad: 0 },
-        ConvCase { n: 1, c_in: 2, c_out: 2, hw: 6, kernel: 1, stride: 2, pad: 0 },
+        ConvCase {
+            n: 2,
+            c_in: 1,
+            c_out: 3,
+            hw: 8,
+            kernel: 5,
+            stride: 1,
+            pad: 2,
+        },
+        ConvCase {
+            n: 3,
+            c_in: 2,
+            c_out: 4,
+            hw: 7,
+            kernel: 3,
+            stride: 1,
+            pad: 0,
+        },
+        ConvCase {
+            n: 2,
+            c_in: 3,
+            c_out: 2,
+            hw: 9,
+            kernel: 3,
+            stride: 2,
+            pad: 1,
+        },
+        ConvCase {
+            n: 2,
+            c_in: 4,
+            c_out: 3,
+            hw: 5,
+            kernel: 1,
+            stride: 1,
+            pad: 0,
+        },
+        ConvCase {
+            n: 1,
+            c_in: 2,
+            c_out: 2,
+            hw: 6,
+            kernel: 1,
+            stride: 2,
+            pad: 0,
+        },
     ];
     for (i, c) in cases.iter().enumerate() {
         let mut rng = Rng::new(i as u64);
@@ -42,7 +82,10 @@ fn conv2d_gradients() {
             .with_pad(c.pad)
             .init("conv", 0, BitWidths::FP32, &mut rng);
         // non-trivial bias and scale
-        conv.core.bias.iter_mut().for_each(|b| *b = rng.uniform_in(-0.5, 0.5));
+        conv.core
+            .bias
+            .iter_mut()
+            .for_each(|b| *b = rng.uniform_in(-0.5, 0.5));
         conv.core.set_alpha(0.7);
         let x = random_tensor(vec![c.c_in, c.n, c.hw, c.hw], &mut rng, -1.0, 1.0);
         gradcheck(&mut conv, &x, 1e-2, 2e-3, 60);
@@ -114,7 +157,11 @@ fn softmax_cross_entropy_gradient() {
         zp.data[i] -= 2.0 * eps;
         let lm = softmax_cross_entropy(&zp, &labels).loss as f64;
         let num = (lp - lm) / (2.0 * eps as f64);
-        assert!((num - out.grad.data[i] as f64).abs() < 2e-3, "{i}: {num} vs {}", out.grad.data[i]);
+        assert!(
+            (num - out.grad.data[i] as f64).abs() < 2e-3,
+            "{i}: {num} vs {}",
+            out.grad.data[i]
+        );
     }
     // hand value: equal logits over 5 classes -> loss ln 5
     let flat = Tensor::new(vec![5, 1], vec![0.3; 5]);
@@ -131,8 +178,13 @@ fn whole_lenet5_gradient_at_fp32() {
     let mut m = Model::build(ModelKind::Lenet5, BitWidths::FP32, false, &mut rng);
     let x = random_tensor(vec![1, 3, 28, 28], &mut rng, 0.0, 1.0);
     let labels = [1u8, 7, 3];
-    let ctx = Ctx { train: true, step: 0, seed: 1 };
-    let loss = |m: &mut Model| softmax_cross_entropy(&m.forward(x.clone(), &ctx), &labels).loss as f64;
+    let ctx = Ctx {
+        train: true,
+        step: 0,
+        seed: 1,
+    };
+    let loss =
+        |m: &mut Model| softmax_cross_entropy(&m.forward(x.clone(), &ctx), &labels).loss as f64;
     let out = softmax_cross_entropy(&m.forward(x.clone(), &ctx), &labels);
     m.backward(out.grad, &ctx);
     let grads: Vec<Vec<f32>> = m.params().iter().map(|(_, p)| p.grad.clone()).collect();
@@ -147,7 +199,11 @@ fn whole_lenet5_gradient_at_fp32() {
             let lm = loss(&mut m);
             m.params()[pi].1.value[i] = orig;
             let num = (lp - lm) / (2.0 * eps as f64);
-            assert!((num - g[i] as f64).abs() / scale < 2e-2, "param {pi}[{i}]: {num} vs {}", g[i]);
+            assert!(
+                (num - g[i] as f64).abs() / scale < 2e-2,
+                "param {pi}[{i}]: {num} vs {}",
+                g[i]
+            );
         }
     }
 }

@@ -15,7 +15,12 @@ use rram::tensor::Tensor;
 
 fn check(w_bits: Bits) {
     let mut rng = Rng::new(4);
-    let bits = BitWidths { a: Bits::K(4), co: Bits::K(4), w: w_bits, g: Bits::Fp32 };
+    let bits = BitWidths {
+        a: Bits::K(4),
+        co: Bits::K(4),
+        w: w_bits,
+        g: Bits::Fp32,
+    };
     let (d_in, d_out, n) = (9, 5, 3);
     let mut fc = Linear::new("fc", 0, d_in, d_out, bits, &mut rng);
     fc.core.set_alpha(0.6);
@@ -29,15 +34,39 @@ fn check(w_bits: Bits) {
     let g: Vec<f32> = dy.data.iter().map(|v| v * 0.6).collect();
 
     let mut want_dx = vec![0.0; d_in * n];
-    reference::matmul(&mut want_dx, &w_q, Trans::Yes, &g, Trans::No, d_in, n, d_out, false);
+    reference::matmul(
+        &mut want_dx,
+        &w_q,
+        Trans::Yes,
+        &g,
+        Trans::No,
+        d_in,
+        n,
+        d_out,
+        false,
+    );
     for (a, b) in dx.data.iter().zip(&want_dx) {
         assert!((a - b).abs() < 1e-5, "dx {a} vs {b}");
     }
     let mut want_dwq = vec![0.0; d_out * d_in];
-    reference::matmul(&mut want_dwq, &g, Trans::No, &x.data, Trans::Yes, d_out, d_in, n, false);
+    reference::matmul(
+        &mut want_dwq,
+        &g,
+        Trans::No,
+        &x.data,
+        Trans::Yes,
+        d_out,
+        d_in,
+        n,
+        false,
+    );
     let max = w.iter().fold(0f32, |m, v| m.max(v.tanh().abs()));
     for (i, (a, b)) in fc.core.dw.iter().zip(&want_dwq).enumerate() {
-        let d = if w_bits == Bits::K(1) { 1.0 } else { (1.0 - w[i].tanh().powi(2)) / max };
+        let d = if w_bits == Bits::K(1) {
+            1.0
+        } else {
+            (1.0 - w[i].tanh().powi(2)) / max
+        };
         assert!((a - b * d).abs() < 1e-5, "dw[{i}] {a} vs {}", b * d);
     }
 }
@@ -67,7 +96,17 @@ fn quantized_forward_is_the_quantized_product() {
     let x = random_tensor(vec![6, 5], &mut rng, 0.0, 1.0);
     let y = fc.forward(x.clone(), &TRAIN);
     let mut co = vec![0.0; 4 * 5];
-    reference::matmul(&mut co, fc.core.w_q(), Trans::No, &x.data, Trans::No, 4, 5, 6, false);
+    reference::matmul(
+        &mut co,
+        fc.core.w_q(),
+        Trans::No,
+        &x.data,
+        Trans::No,
+        4,
+        5,
+        6,
+        false,
+    );
     let s = co.iter().fold(0f32, |m, v| m.max(v.abs()));
     for (a, c) in y.data.iter().zip(&co) {
         let want = 2.0 * s * (c / s * 3.0).round() / 3.0;

@@ -5,7 +5,11 @@ use clap::{Args, Parser, Subcommand};
 use std::path::PathBuf;
 
 #[derive(Parser, Debug)]
-#[command(name = "rram", version, about = "Train low-bit-width CNNs on simulated RRAM crossbars")]
+#[command(
+    name = "rram",
+    version,
+    about = "Train low-bit-width CNNs on simulated RRAM crossbars"
+)]
 pub struct Cli {
     #[command(subcommand)]
     pub command: Command,

@@ -25,19 +25,28 @@ struct Outcome {
 }
 
 fn layer_kind(name: &str) -> String {
-    name.trim_end_matches(|c: char| c.is_ascii_digit()).to_string()
+    name.trim_end_matches(|c: char| c.is_ascii_digit())
+        .to_string()
 }
 
 fn bench_one(cfg: &RunConfig, train: &Dataset, a: &BenchArgs) -> Outcome {
     let mut model = init_model(cfg, train);
     let mut opt = Sgd::new(cfg.momentum, cfg.weight_decay);
     let order = batcher::epoch_order(train.len(), cfg.seed, 0);
-    let batches: Vec<_> = order.chunks_exact(cfg.batch).take(64).map(|c| batcher::gather(train, c)).collect();
+    let batches: Vec<_> = order
+        .chunks_exact(cfg.batch)
+        .take(64)
+        .map(|c| batcher::gather(train, c))
+        .collect();
     let mut step = 0u64;
     let mut run_steps = |model: &mut rram::models::Model, n: usize, other: &mut f64| {
         for _ in 0..n {
             let (x, labels) = &batches[step as usize % batches.len()];
-            let ctx = Ctx { train: true, step, seed: cfg.seed };
+            let ctx = Ctx {
+                train: true,
+                step,
+                seed: cfg.seed,
+            };
             let logits = model.forward(x.clone(), &ctx);
             let t = Instant::now();
             let out = softmax_cross_entropy(&logits, labels);
@@ -82,15 +91,31 @@ pub fn run(a: BenchArgs) -> Result<()> {
     let mut cfg = RunConfig::default();
     apply_run_args(&mut cfg, &a.run)?;
     cfg.validate()?;
-    let pool = rayon::ThreadPoolBuilder::new().num_threads(cfg.threads).build()?;
-    let (train, _, _) = load_data(&RunConfig { train_limit: Some(64 * cfg.batch), ..cfg.clone() })?;
+    let pool = rayon::ThreadPoolBuilder::new()
+        .num_threads(cfg.threads)
+        .build()?;
+    let (train, _, _) = load_data(&RunConfig {
+        train_limit: Some(64 * cfg.batch),
+        ..cfg.clone()
+    })?;
     let mut settings = vec![BitWidths::FP32];
     if !cfg.bits.is_fp32() {
         settings.push(cfg.bits);
     }
     let outcomes: Vec<Outcome> = settings
         .iter()
-        .map(|&bits| pool.install(|| bench_one(&RunConfig { bits, ..cfg.clone() }, &train, &a)))
+        .map(|&bits| {
+            pool.install(|| {
+                bench_one(
+                    &RunConfig {
+                        bits,
+                        ..cfg.clone()
+                    },
+                    &train,
+                    &a,
+                )
+            })
+        })
         .collect();
     if a.json {
         let v: Vec<_> = outcomes
@@ -113,10 +138,19 @@ pub fn run(a: BenchArgs) -> Result<()> {
         a.steps
     );
     for o in &outcomes {
-        println!("bits {:<12} {:>8.0} images/s  {:>7.2} ms/step", o.bits.to_string(), o.images_per_second, o.step_ms);
+        println!(
+            "bits {:<12} {:>8.0} images/s  {:>7.2} ms/step",
+            o.bits.to_string(),
+            o.images_per_second,
+            o.step_ms
+        );
         let total: f64 = o.breakdown.values().sum();
         for (k, v) in &o.breakdown {
-            println!("    {k:<16} {:>7.3} ms  {:>5.1}%", v * 1e3, v / total * 100.0);
+            println!(
+                "    {k:<16} {:>7.3} ms  {:>5.1}%",
+                v * 1e3,
+                v / total * 100.0
+            );
         }
     }
     if outcomes.len() == 2 {

@@ -20,7 +20,11 @@ struct Bars {
 
 impl Monitor for Bars {
     fn start(&mut self, cfg: &RunConfig, data: &std::path::Path, epoch: usize) {
-        let from = if epoch > 0 { format!(", resuming after epoch {epoch}") } else { String::new() };
+        let from = if epoch > 0 {
+            format!(", resuming after epoch {epoch}")
+        } else {
+            String::new()
+        };
         eprintln!(
             "rram train: {} on {} ({}) at A,CO,W,G = {}, {} epochs, batch {}, lr {}, seed {}, {} threads -> {}{from}",
             cfg.model.as_str(),
@@ -55,7 +59,7 @@ impl Monitor for Bars {
         self.steps += 1;
         if let Some(b) = &self.bar {
             b.inc(1);
-            if self.steps % 20 == 0 {
+            if self.steps.is_multiple_of(20) {
                 b.set_message(format!("loss {loss:.4} acc {:.2}%", accuracy * 100.0));
             }
         }
@@ -80,7 +84,10 @@ impl Monitor for Bars {
 
 fn default_out() -> PathBuf {
     let now = humantime::format_rfc3339_seconds(std::time::SystemTime::now()).to_string();
-    let stamp: String = now.chars().filter(|c| c.is_ascii_digit() || *c == 'T').collect();
+    let stamp: String = now
+        .chars()
+        .filter(|c| c.is_ascii_digit() || *c == 'T')
+        .collect();
     PathBuf::from("runs").join(stamp.replace('T', "-"))
 }
 
@@ -97,7 +104,11 @@ pub fn run(a: TrainArgs) -> Result<()> {
             }
             (cfg, dir.clone(), true)
         }
-        None => (train_config(&a)?, a.out.clone().unwrap_or_else(default_out), false),
+        None => (
+            train_config(&a)?,
+            a.out.clone().unwrap_or_else(default_out),
+            false,
+        ),
     };
     let dir = RunDir::create(&out)?;
     let mut bars = Bars {

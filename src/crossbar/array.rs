@@ -54,7 +54,8 @@ impl TiledMatrix {
     pub fn new(index: u64, rows: usize, cols: usize, cfg: &CrossbarConfig, seed: u64) -> Self {
         let n = rows * cols;
         let u_min = cfg.device.u_min();
-        let (mut fault_pos, mut fault_neg, mut gain_pos, mut gain_neg) = (vec![], vec![], vec![], vec![]);
+        let (mut fault_pos, mut fault_neg, mut gain_pos, mut gain_neg) =
+            (vec![], vec![], vec![], vec![]);
         if !cfg.faults.is_none() || cfg.d2d > 0.0 {
             let mut rng = Rng::keyed(seed, stream::DEVICE, &[index]);
             for _ in 0..n {
@@ -97,7 +98,10 @@ impl TiledMatrix {
 
     /// (row blocks, column blocks) of the tile grid.
     pub fn grid(&self) -> (usize, usize) {
-        (self.rows.div_ceil(self.cfg.tile_rows), self.cols.div_ceil(self.cfg.tile_cols))
+        (
+            self.rows.div_ceil(self.cfg.tile_rows),
+            self.cols.div_ceil(self.cfg.tile_cols),
+        )
     }
 
     /// Number of arrays.
@@ -108,7 +112,8 @@ impl TiledMatrix {
 
     /// Fraction of the arrays' cells that hold a weight.
     pub fn utilisation(&self) -> f64 {
-        (self.rows * self.cols) as f64 / (self.arrays() * self.cfg.tile_rows * self.cfg.tile_cols) as f64
+        (self.rows * self.cols) as f64
+            / (self.arrays() * self.cfg.tile_rows * self.cfg.tile_cols) as f64
     }
 
     fn block(&self, i: usize, size: usize, total: usize) -> (usize, usize) {
@@ -125,8 +130,18 @@ impl TiledMatrix {
     pub fn write_errors(&self) -> Vec<f32> {
         let mut out = Vec::new();
         for (t, u, f, g) in [
-            (&self.target_pos, &self.u_pos, &self.fault_pos, &self.gain_pos),
-            (&self.target_neg, &self.u_neg, &self.fault_neg, &self.gain_neg),
+            (
+                &self.target_pos,
+                &self.u_pos,
+                &self.fault_pos,
+                &self.gain_pos,
+            ),
+            (
+                &self.target_neg,
+                &self.u_neg,
+                &self.fault_neg,
+                &self.gain_neg,
+            ),
         ] {
             for i in 0..t.len() {
                 if t[i].is_nan() || f.get(i).is_some_and(|f| *f != CellFault::Ok) {
@@ -153,7 +168,11 @@ impl TiledMatrix {
         let target = |v: f32| -> (f32, f32) {
             match levels {
                 Some(l) => {
-                    let j = if scale > 0.0 { (v / scale * l).round() } else { 1.0 };
+                    let j = if scale > 0.0 {
+                        (v / scale * l).round()
+                    } else {
+                        1.0
+                    };
                     (j.max(0.0) / l, (-j).max(0.0) / l)
                 }
                 None => (v.max(0.0) / scale, (-v).max(0.0) / scale),
@@ -161,7 +180,12 @@ impl TiledMatrix {
         };
         let rows = self.rows;
         let (u_min, disturb, index) = (self.u_min, self.cfg.disturb, self.index);
-        let (fp, fnn, gp, gn) = (&self.fault_pos, &self.fault_neg, &self.gain_pos, &self.gain_neg);
+        let (fp, fnn, gp, gn) = (
+            &self.fault_pos,
+            &self.fault_neg,
+            &self.gain_pos,
+            &self.gain_neg,
+        );
         self.target_pos
             .par_chunks_mut(rows)
             .zip(self.target_neg.par_chunks_mut(rows))
@@ -176,7 +200,10 @@ impl TiledMatrix {
                 for r in 0..rows {
                     let i = col * rows + r;
                     let (np, nn) = target(wq[r]);
-                    for (t_old, u, t_new, f, g) in [(&mut tp[r], &mut up[r], np, fp, gp), (&mut tn[r], &mut un[r], nn, fnn, gn)] {
+                    for (t_old, u, t_new, f, g) in [
+                        (&mut tp[r], &mut up[r], np, fp, gp),
+                        (&mut tn[r], &mut un[r], nn, fnn, gn),
+                    ] {
                         if *t_old == t_new {
                             continue;
                         }
@@ -232,7 +259,11 @@ impl TiledMatrix {
     ) -> (Vec<f32>, Option<Vec<u8>>, Option<Vec<f32>>) {
         let (rows, cols) = (self.rows, self.cols);
         let keep_raw = train && !co_bits.is_fp32();
-        let mut raw = if keep_raw { vec![0.0; cols * p] } else { Vec::new() };
+        let mut raw = if keep_raw {
+            vec![0.0; cols * p]
+        } else {
+            Vec::new()
+        };
         let (nrb, ncb) = self.grid();
         let mut ranges = std::mem::take(&mut self.fwd_range);
         let w = self.read_weights(seed, step, 0);
@@ -249,7 +280,11 @@ impl TiledMatrix {
                 running
             };
             if train {
-                ranges[t] = if running == 0.0 { s } else { running + RANGE_MOMENTUM * (s - running) };
+                ranges[t] = if running == 0.0 {
+                    s
+                } else {
+                    running + RANGE_MOMENTUM * (s - running)
+                };
                 if let Some(m) = output::pass_mask(part, co_bits, s) {
                     let all = pass.get_or_insert_with(|| vec![1u8; cols * p]);
                     for (a, b) in all[c0 * p..].iter_mut().zip(m) {
@@ -295,7 +330,10 @@ impl TiledMatrix {
                             false,
                         );
                         if keep_raw {
-                            raw[c0 * p..c1 * p].iter_mut().zip(&part).for_each(|(a, b)| *a += b);
+                            raw[c0 * p..c1 * p]
+                                .iter_mut()
+                                .zip(&part)
+                                .for_each(|(a, b)| *a += b);
                         }
                         adc(&mut part, t, c0, &mut pass);
                         yb.iter_mut().zip(&part).for_each(|(a, b)| *a += b);

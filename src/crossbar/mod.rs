@@ -24,7 +24,10 @@ impl Hardware {
         match s {
             "rram" => Ok(Hardware::Rram),
             "ideal" => Ok(Hardware::Ideal),
-            _ => Err(Error::invalid("hardware", format!("unknown hardware {s:?} (known: rram, ideal)"))),
+            _ => Err(Error::invalid(
+                "hardware",
+                format!("unknown hardware {s:?} (known: rram, ideal)"),
+            )),
         }
     }
 
@@ -103,14 +106,26 @@ impl Default for CrossbarConfig {
 
 impl CrossbarConfig {
     pub fn validate(&self) -> Result<()> {
-        if self.tile_rows == 0 || self.tile_cols == 0 || self.tile_rows > 1 << 16 || self.tile_cols > 1 << 16 {
+        if self.tile_rows == 0
+            || self.tile_cols == 0
+            || self.tile_rows > 1 << 16
+            || self.tile_cols > 1 << 16
+        {
             return Err(Error::invalid(
                 "xbar",
-                format!("{}x{} must be two sizes in 1..=65536", self.tile_rows, self.tile_cols),
+                format!(
+                    "{}x{} must be two sizes in 1..=65536",
+                    self.tile_rows, self.tile_cols
+                ),
             ));
         }
         if let Some(b) = self.backward_adc_bits {
-            Bits::from_u32(b).map_err(|_| Error::invalid("backward_adc_bits", format!("{b} is not a bit-width (1..16 or 32)")))?;
+            Bits::from_u32(b).map_err(|_| {
+                Error::invalid(
+                    "backward_adc_bits",
+                    format!("{b} is not a bit-width (1..16 or 32)"),
+                )
+            })?;
         }
         for (key, v) in [("read_noise", self.read_noise), ("d2d", self.d2d)] {
             if !(v.is_finite() && (0.0..=1.0).contains(&v)) {

@@ -57,7 +57,10 @@ fn parse_width(key: &str, text: &str, v: &str, max: f32) -> Result<f32> {
         .parse()
         .map_err(|_| Error::invalid(key, format!("{text:?}: {v:?} is not a number")))?;
     if !(x.is_finite() && (0.0..=max).contains(&x)) {
-        return Err(Error::invalid(key, format!("{text:?}: {v} must be in [0, {max}]")));
+        return Err(Error::invalid(
+            key,
+            format!("{text:?}: {v} must be in [0, {max}]"),
+        ));
     }
     Ok(x)
 }
@@ -152,19 +155,28 @@ impl FromStr for Faults {
         }
         for part in s.split(',') {
             let (kind, v) = part.split_once(':').ok_or_else(|| {
-                Error::invalid(KEY, format!("{s:?} must be none or a list like sa0:0.01,sa1:0.01"))
+                Error::invalid(
+                    KEY,
+                    format!("{s:?} must be none or a list like sa0:0.01,sa1:0.01"),
+                )
             })?;
             let x = parse_width(KEY, s, v, 1.0)?;
             match kind.trim() {
                 "sa0" => f.sa0 = x,
                 "sa1" => f.sa1 = x,
                 other => {
-                    return Err(Error::invalid(KEY, format!("{s:?}: unknown fault {other:?} (known: sa0, sa1)")));
+                    return Err(Error::invalid(
+                        KEY,
+                        format!("{s:?}: unknown fault {other:?} (known: sa0, sa1)"),
+                    ));
                 }
             }
         }
         if f.sa0 + f.sa1 > 1.0 {
-            return Err(Error::invalid(KEY, format!("{s:?}: fractions add up to more than 1")));
+            return Err(Error::invalid(
+                KEY,
+                format!("{s:?}: fractions add up to more than 1"),
+            ));
         }
         Ok(f)
     }
@@ -192,7 +204,14 @@ mod tests {
         for s in ["none", "uniform:0.05", "gaussian:0.1", "lognormal:0.2"] {
             assert_eq!(s.parse::<Disturbance>().unwrap().to_string(), s);
         }
-        for bad in ["uniform", "uniform:-0.1", "uniform:2", "gauss:0.1", "uniform:x", "lognormal:nan"] {
+        for bad in [
+            "uniform",
+            "uniform:-0.1",
+            "uniform:2",
+            "gauss:0.1",
+            "uniform:x",
+            "lognormal:nan",
+        ] {
             assert!(bad.parse::<Disturbance>().is_err(), "{bad}");
         }
         let f: Faults = "sa0:0.01,sa1:0.02".parse().unwrap();

@@ -41,16 +41,25 @@ impl Default for DeviceConfig {
 impl DeviceConfig {
     pub fn validate(&self) -> Result<()> {
         if !(self.cond_min_us.is_finite() && self.cond_min_us >= 0.0) {
-            return Err(Error::invalid("device.cond_min_us", format!("{} must be >= 0", self.cond_min_us)));
+            return Err(Error::invalid(
+                "device.cond_min_us",
+                format!("{} must be >= 0", self.cond_min_us),
+            ));
         }
         if !(self.cond_max_us.is_finite() && self.cond_max_us > self.cond_min_us) {
             return Err(Error::invalid(
                 "device.cond_max_us",
-                format!("{} must be larger than cond_min_us ({})", self.cond_max_us, self.cond_min_us),
+                format!(
+                    "{} must be larger than cond_min_us ({})",
+                    self.cond_max_us, self.cond_min_us
+                ),
             ));
         }
         if !(self.v_read.is_finite() && self.v_read > 0.0) {
-            return Err(Error::invalid("device.v_read", format!("{} must be > 0", self.v_read)));
+            return Err(Error::invalid(
+                "device.v_read",
+                format!("{} must be > 0", self.v_read),
+            ));
         }
         Ok(())
     }

@@ -45,8 +45,21 @@ impl<'a> View<'a> {
 
 /// `c[m×n] (row-major, contiguous) = (accumulate ? c : 0) + a[m×k] · b[k×n]` for strided views.
 #[allow(clippy::too_many_arguments)]
-pub fn matmul_view(c: &mut [f32], a: View<'_>, b: View<'_>, m: usize, n: usize, k: usize, accumulate: bool) {
-    assert_eq!(c.len(), m * n, "gemm: c has {} values, want {m}×{n}", c.len());
+pub fn matmul_view(
+    c: &mut [f32],
+    a: View<'_>,
+    b: View<'_>,
+    m: usize,
+    n: usize,
+    k: usize,
+    accumulate: bool,
+) {
+    assert_eq!(
+        c.len(),
+        m * n,
+        "gemm: c has {} values, want {m}×{n}",
+        c.len()
+    );
     if m == 0 || n == 0 {
         return;
     }
@@ -105,9 +118,24 @@ pub fn matmul(
     k: usize,
     accumulate: bool,
 ) {
-    assert_eq!(c.len(), m * n, "gemm: c has {} values, want {m}×{n}", c.len());
-    assert_eq!(a.len(), m * k, "gemm: a has {} values, want {m}×{k}", a.len());
-    assert_eq!(b.len(), k * n, "gemm: b has {} values, want {k}×{n}", b.len());
+    assert_eq!(
+        c.len(),
+        m * n,
+        "gemm: c has {} values, want {m}×{n}",
+        c.len()
+    );
+    assert_eq!(
+        a.len(),
+        m * k,
+        "gemm: a has {} values, want {m}×{k}",
+        a.len()
+    );
+    assert_eq!(
+        b.len(),
+        k * n,
+        "gemm: b has {} values, want {k}×{n}",
+        b.len()
+    );
     if m == 0 || n == 0 {
         return;
     }
@@ -171,18 +199,47 @@ mod tests {
         let mut rng = Rng::new(8);
         let big: Vec<f32> = (0..63).map(|_| rng.uniform_in(-1.0, 1.0)).collect();
         let x: Vec<f32> = (0..20).map(|_| rng.uniform_in(-1.0, 1.0)).collect();
-        let blk: Vec<f32> = (2..6).flat_map(|r| (3..8).map(move |c| (r, c))).map(|(r, c)| big[r * 9 + c]).collect();
+        let blk: Vec<f32> = (2..6)
+            .flat_map(|r| (3..8).map(move |c| (r, c)))
+            .map(|(r, c)| big[r * 9 + c])
+            .collect();
         let mut c = vec![0.0; 16];
-        matmul_view(&mut c, View::block(&big, 9, 2, 3), View::block(&x, 4, 0, 0), 4, 4, 5, false);
+        matmul_view(
+            &mut c,
+            View::block(&big, 9, 2, 3),
+            View::block(&x, 4, 0, 0),
+            4,
+            4,
+            5,
+            false,
+        );
         let mut want = vec![0.0; 16];
         reference::matmul(&mut want, &blk, Trans::No, &x, Trans::No, 4, 4, 5, false);
         for (a, b) in c.iter().zip(&want) {
             assert!((a - b).abs() < 1e-5);
         }
         let mut c = vec![0.0; 20];
-        matmul_view(&mut c, View::block(&big, 9, 2, 3).t(), View::block(&x, 4, 0, 0), 5, 4, 4, false);
+        matmul_view(
+            &mut c,
+            View::block(&big, 9, 2, 3).t(),
+            View::block(&x, 4, 0, 0),
+            5,
+            4,
+            4,
+            false,
+        );
         let mut want = vec![0.0; 20];
-        reference::matmul(&mut want, &blk, Trans::Yes, &x[..16], Trans::No, 5, 4, 4, false);
+        reference::matmul(
+            &mut want,
+            &blk,
+            Trans::Yes,
+            &x[..16],
+            Trans::No,
+            5,
+            4,
+            4,
+            false,
+        );
         for (a, b) in c.iter().zip(&want) {
             assert!((a - b).abs() < 1e-5);
         }
@@ -211,7 +268,10 @@ mod tests {
                         let mut want = c0.clone();
                         reference::matmul(&mut want, &a, ta, &b, tb, m, n, k, acc);
                         for (x, y) in c.iter().zip(&want) {
-                            assert!((x - y).abs() < 1e-4, "{m}x{n}x{k} {ta:?} {tb:?}: {x} vs {y}");
+                            assert!(
+                                (x - y).abs() < 1e-4,
+                                "{m}x{n}x{k} {ta:?} {tb:?}: {x} vs {y}"
+                            );
                         }
                     }
                 }

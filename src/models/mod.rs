@@ -53,7 +53,10 @@ impl Model {
         for l in &mut self.layers {
             let name = l.name().to_string();
             if let Some(c) = l.matrix() {
-                let (arrays, utilisation) = c.xbar.as_ref().map_or((0, 0.0), |x| (x.arrays(), x.utilisation()));
+                let (arrays, utilisation) = c
+                    .xbar
+                    .as_ref()
+                    .map_or((0, 0.0), |x| (x.arrays(), x.utilisation()));
                 out.push(LayerReport {
                     layer: name,
                     rows: c.rows,
@@ -71,10 +74,10 @@ impl Model {
     pub fn set_counters(&mut self, saved: &[LayerReport]) {
         let mut it = saved.iter();
         for l in &mut self.layers {
-            if let Some(c) = l.matrix() {
-                if let Some(r) = it.next() {
-                    c.counters = r.counts;
-                }
+            if let Some(c) = l.matrix()
+                && let Some(r) = it.next()
+            {
+                c.counters = r.counts;
             }
         }
     }
@@ -140,7 +143,12 @@ impl Model {
             if let Some(core) = l.matrix() {
                 let n = y.len().max(1) as f64;
                 let mean = y.data.iter().map(|&v| v as f64).sum::<f64>() / n;
-                let var = y.data.iter().map(|&v| (v as f64 - mean).powi(2)).sum::<f64>() / n;
+                let var = y
+                    .data
+                    .iter()
+                    .map(|&v| (v as f64 - mean).powi(2))
+                    .sum::<f64>()
+                    / n;
                 let std = var.sqrt() as f32;
                 if std > 0.0 && std.is_finite() {
                     let alpha = target / std;

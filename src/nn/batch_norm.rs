@@ -64,7 +64,8 @@ impl Layer for BatchNorm2d {
             .enumerate()
             .map(|(ch, (xs, xh))| {
                 let mean = (xs.iter().map(|&v| v as f64).sum::<f64>() / m as f64) as f32;
-                let var = (xs.iter().map(|&v| ((v - mean) as f64).powi(2)).sum::<f64>() / m as f64) as f32;
+                let var = (xs.iter().map(|&v| ((v - mean) as f64).powi(2)).sum::<f64>() / m as f64)
+                    as f32;
                 let inv = 1.0 / (var + self.eps).sqrt();
                 let (g, b) = (self.gamma[ch], self.beta[ch]);
                 for (v, h) in xs.iter_mut().zip(xh) {
@@ -74,7 +75,11 @@ impl Layer for BatchNorm2d {
                 (mean, var)
             })
             .collect();
-        let unbias = if m > 1 { m as f32 / (m - 1) as f32 } else { 1.0 };
+        let unbias = if m > 1 {
+            m as f32 / (m - 1) as f32
+        } else {
+            1.0
+        };
         for (ch, (mean, var)) in stats.into_iter().enumerate() {
             self.inv_std[ch] = 1.0 / (var + self.eps).sqrt();
             self.running_mean[ch] += self.momentum * (mean - self.running_mean[ch]);

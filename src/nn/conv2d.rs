@@ -60,7 +60,12 @@ pub struct Conv2d {
 
 impl Conv2d {
     fn geom(&self, x: &Tensor) -> ConvGeom {
-        assert_eq!(x.shape.len(), 4, "{}: input must be [c, n, h, w]", self.name);
+        assert_eq!(
+            x.shape.len(),
+            4,
+            "{}: input must be [c, n, h, w]",
+            self.name
+        );
         assert_eq!(x.dim(0), self.cfg.c_in, "{}: input channels", self.name);
         ConvGeom {
             n: x.dim(1),

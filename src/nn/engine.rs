@@ -69,9 +69,18 @@ pub struct MatrixCore {
 
 impl MatrixCore {
     /// He-uniform initial weights (bound `sqrt(6/rows)`), zero bias, `α = 1`.
-    pub fn new(index: u64, rows: usize, cols: usize, bias: bool, bits: BitWidths, rng: &mut Rng) -> Self {
+    pub fn new(
+        index: u64,
+        rows: usize,
+        cols: usize,
+        bias: bool,
+        bits: BitWidths,
+        rng: &mut Rng,
+    ) -> Self {
         let bound = (6.0 / rows as f32).sqrt();
-        let w: Vec<f32> = (0..rows * cols).map(|_| rng.uniform_in(-bound, bound)).collect();
+        let w: Vec<f32> = (0..rows * cols)
+            .map(|_| rng.uniform_in(-bound, bound))
+            .collect();
         let nb = if bias { cols } else { 0 };
         MatrixCore {
             index,
@@ -103,7 +112,9 @@ impl MatrixCore {
 
     /// Put this matrix on arrays configured by `cfg`.
     pub fn attach_crossbar(&mut self, cfg: &CrossbarConfig, seed: u64) {
-        self.xbar = Some(Box::new(TiledMatrix::new(self.index, self.rows, self.cols, cfg, seed)));
+        self.xbar = Some(Box::new(TiledMatrix::new(
+            self.index, self.rows, self.cols, cfg, seed,
+        )));
         self.backward_adc_bits = match cfg.backward_adc_bits {
             Some(b) => Bits::from_u32(b).unwrap_or(self.bits.co),
             None => self.bits.co,
@@ -133,7 +144,13 @@ impl MatrixCore {
 
     /// `x` is `[rows, n·positions]`; returns `[cols, n·positions]`, and in training with CO
     /// quantized also the output before the CO quantizer (see `Tensor::pre_quant`).
-    pub fn forward(&mut self, x: Vec<f32>, n: usize, positions: usize, ctx: &Ctx) -> (Vec<f32>, Option<Vec<f32>>) {
+    pub fn forward(
+        &mut self,
+        x: Vec<f32>,
+        n: usize,
+        positions: usize,
+        ctx: &Ctx,
+    ) -> (Vec<f32>, Option<Vec<f32>>) {
         let p = n * positions;
         assert_eq!(x.len(), self.rows * p, "matrix input has the wrong size");
         self.refresh_w_q();
@@ -146,11 +163,25 @@ impl MatrixCore {
         let mut pre = None;
         let mut y;
         if let Some(xb) = self.xbar.as_mut() {
-            self.counters.update.cell_writes += xb.program(&self.w_q, self.bits.w, ctx.seed, ctx.step);
+            self.counters.update.cell_writes +=
+                xb.program(&self.w_q, self.bits.w, ctx.seed, ctx.step);
             let mut scratch = Default::default();
-            let counts = if ctx.train { &mut self.counters.forward } else { &mut scratch };
-            let (out, pass, raw) =
-                xb.forward(&x, p, self.bits.a, self.bits.co, self.co_rule, ctx.train, ctx.seed, ctx.step, counts);
+            let counts = if ctx.train {
+                &mut self.counters.forward
+            } else {
+                &mut scratch
+            };
+            let (out, pass, raw) = xb.forward(
+                &x,
+                p,
+                self.bits.a,
+                self.bits.co,
+                self.co_rule,
+                ctx.train,
+                ctx.seed,
+                ctx.step,
+                counts,
+            );
             y = out;
             if ctx.train {
                 self.co_pass = pass;
@@ -159,7 +190,17 @@ impl MatrixCore {
             pre = raw;
         } else {
             y = vec![0.0; cols * p];
-            matmul(&mut y, &self.w_q, Trans::No, &x, Trans::No, cols, p, rows, false);
+            matmul(
+                &mut y,
+                &self.w_q,
+                Trans::No,
+                &x,
+                Trans::No,
+                cols,
+                p,
+                rows,
+                false,
+            );
             let running = self.co_range[0];
             let s = if ctx.train || running == 0.0 {
                 output::batch_range(&y, self.bits.co, self.co_rule)
@@ -172,7 +213,11 @@ impl MatrixCore {
                 if !self.bits.co.is_fp32() {
                     pre = Some(y.clone());
                 }
-                self.co_range[0] = if running == 0.0 { s } else { running + CO_RANGE_MOMENTUM * (s - running) };
+                self.co_range[0] = if running == 0.0 {
+                    s
+                } else {
+                    running + CO_RANGE_MOMENTUM * (s - running)
+                };
             }
             output::quantize_with_range(&mut y, self.bits.co, s);
             if ctx.train {
@@ -228,9 +273,27 @@ impl MatrixCore {
                 }
             }
         }
-        gradient::quantize(&mut dy, self.cols, self.n, self.positions, self.bits.g, self.g_rounding, key);
+        gradient::quantize(
+            &mut dy,
+            self.cols,
+            self.n,
+            self.positions,
+            self.bits.g,
+            self.g_rounding,
+            key,
+        );
         // Backprop part 2: dW_q = g_q · xᵀ (digital), then straight-through to the latent weights.
-        matmul(&mut self.dw, &dy, Trans::No, &self.x, Trans::Yes, self.cols, self.rows, p, false);
+        matmul(
+            &mut self.dw,
+            &dy,
+            Trans::No,
+            &self.x,
+            Trans::Yes,
+            self.cols,
+            self.rows,
+            p,
+            false,
+        );
         let (rows, cols) = (self.rows, self.cols);
         self.counters.backprop2.digital_macs += (rows * cols * p) as u64;
         self.counters.backprop2.digital_ops += (rows * cols) as u64;
@@ -255,7 +318,17 @@ impl MatrixCore {
             );
         }
         let mut dx = vec![0.0; rows * p];
-        matmul(&mut dx, &self.w_q, Trans::Yes, &dy, Trans::No, rows, p, cols, false);
+        matmul(
+            &mut dx,
+            &self.w_q,
+            Trans::Yes,
+            &dy,
+            Trans::No,
+            rows,
+            p,
+            cols,
+            false,
+        );
         dx
     }
 

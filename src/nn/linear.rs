@@ -11,7 +11,14 @@ pub struct Linear {
 }
 
 impl Linear {
-    pub fn new(name: &str, index: u64, d_in: usize, d_out: usize, bits: BitWidths, rng: &mut Rng) -> Self {
+    pub fn new(
+        name: &str,
+        index: u64,
+        d_in: usize,
+        d_out: usize,
+        bits: BitWidths,
+        rng: &mut Rng,
+    ) -> Self {
         Linear {
             name: name.to_string(),
             core: MatrixCore::new(index, d_in, d_out, true, bits, rng),
@@ -27,7 +34,12 @@ impl Layer for Linear {
     /// # Shapes
     /// `[in, n]` → `[out, n]`.
     fn forward(&mut self, x: Tensor, ctx: &Ctx) -> Tensor {
-        assert_eq!(x.shape.len(), 2, "{}: input must be [features, n]", self.name);
+        assert_eq!(
+            x.shape.len(),
+            2,
+            "{}: input must be [features, n]",
+            self.name
+        );
         assert_eq!(x.dim(0), self.core.rows, "{}: input features", self.name);
         let n = x.dim(1);
         let (y, pre) = self.core.forward(x.data, n, 1, ctx);

@@ -35,8 +35,12 @@ pub fn softmax_cross_entropy(logits: &Tensor, labels: &[u8]) -> LossOutput {
     let mut loss = 0f64;
     let mut correct = 0;
     for i in 0..n {
-        let max = (0..k).map(|c| logits.data[c * n + i]).fold(f32::NEG_INFINITY, f32::max);
-        let sum: f64 = (0..k).map(|c| ((logits.data[c * n + i] - max) as f64).exp()).sum();
+        let max = (0..k)
+            .map(|c| logits.data[c * n + i])
+            .fold(f32::NEG_INFINITY, f32::max);
+        let sum: f64 = (0..k)
+            .map(|c| ((logits.data[c * n + i] - max) as f64).exp())
+            .sum();
         let y = labels[i] as usize;
         loss += sum.ln() - (logits.data[y * n + i] - max) as f64;
         for c in 0..k {

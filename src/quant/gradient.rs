@@ -15,8 +15,8 @@
 //! the result does not depend on the thread count.
 
 use super::{Bits, quantize_k};
-use crate::rng::{Rng, stream};
 use crate::error::{Error, Result};
+use crate::rng::{Rng, stream};
 use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 
@@ -53,7 +53,11 @@ pub struct RoundingKey {
 
 impl RoundingKey {
     fn rng(&self, row: usize) -> Rng {
-        Rng::keyed(self.seed, stream::G_ROUND, &[self.layer, self.step, row as u64])
+        Rng::keyed(
+            self.seed,
+            stream::G_ROUND,
+            &[self.layer, self.step, row as u64],
+        )
     }
 }
 
@@ -149,13 +153,18 @@ mod tests {
     #[test]
     fn gradient_levels_are_on_the_per_sample_grid() {
         // 2 rows, 2 samples, 3 positions. Sample 0 max = 4, sample 1 max = 0.5.
-        let mut g = vec![4.0, -1.0, 0.3, 0.5, 0.1, -0.2, -2.0, 2.5, 0.0, 0.0, -0.5, 0.25];
+        let mut g = vec![
+            4.0, -1.0, 0.3, 0.5, 0.1, -0.2, -2.0, 2.5, 0.0, 0.0, -0.5, 0.25,
+        ];
         quantize(&mut g, 2, 2, 3, Bits::K(2), GRounding::Dorefa, KEY);
         // k = 2: g_q in 2m·({0,1/3,2/3,1} − 1/2) = m·{−1, −1/3, 1/3, 1}.
         for (i, v) in g.iter().enumerate() {
             let m = if (i % 6) < 3 { 4.0 } else { 0.5 };
             let idx = (v / m + 1.0) / 2.0 * 3.0;
-            assert!((idx - idx.round()).abs() < 1e-5, "{v} not on the grid of m={m}");
+            assert!(
+                (idx - idx.round()).abs() < 1e-5,
+                "{v} not on the grid of m={m}"
+            );
         }
         // The extreme values stay exactly: g = m -> g_n >= 1 - 1/6 -> rounds to 1.
         assert_eq!(g[0], 4.0);
@@ -184,7 +193,10 @@ mod tests {
             }
             for (s, b) in sum.iter().zip(&base) {
                 let mean = s / trials as f64;
-                assert!((mean - *b as f64).abs() < 0.03, "{bits:?} {mode:?}: mean {mean} vs {b}");
+                assert!(
+                    (mean - *b as f64).abs() < 0.03,
+                    "{bits:?} {mode:?}: mean {mean} vs {b}"
+                );
             }
         }
     }

@@ -36,12 +36,21 @@ impl fmt::Display for CoRange {
 impl FromStr for CoRange {
     type Err = Error;
     fn from_str(s: &str) -> Result<Self> {
-        let bad = || Error::invalid("co_range", format!("{s:?} must be \"max\" or \"mean:K\" with K > 0"));
+        let bad = || {
+            Error::invalid(
+                "co_range",
+                format!("{s:?} must be \"max\" or \"mean:K\" with K > 0"),
+            )
+        };
         match s.split_once(':') {
             None if s == "max" => Ok(CoRange::Max),
             Some(("mean", k)) => {
                 let k: f32 = k.parse().map_err(|_| bad())?;
-                if k.is_finite() && k > 0.0 { Ok(CoRange::MeanAbs(k)) } else { Err(bad()) }
+                if k.is_finite() && k > 0.0 {
+                    Ok(CoRange::MeanAbs(k))
+                } else {
+                    Err(bad())
+                }
             }
             _ => Err(bad()),
         }
@@ -177,7 +186,10 @@ mod tests {
         let s = quantize(&mut co, Bits::K(3), CoRange::MeanAbs(1.0));
         assert_eq!(s, 3.0);
         assert_eq!(co, vec![3.0, -1.0, 1.0, 2.0]);
-        assert_eq!("mean:2.5".parse::<CoRange>().unwrap(), CoRange::MeanAbs(2.5));
+        assert_eq!(
+            "mean:2.5".parse::<CoRange>().unwrap(),
+            CoRange::MeanAbs(2.5)
+        );
         assert_eq!("max".parse::<CoRange>().unwrap(), CoRange::Max);
         for bad in ["mean", "mean:0", "mean:-1", "min", "mean:x"] {
             assert!(bad.parse::<CoRange>().is_err(), "{bad}");

@@ -49,20 +49,30 @@ pub fn save(path: &Path, model: &mut Model, opt: &Sgd, progress: &Progress) -> R
     }
     let views: Vec<(String, TensorView<'_>)> = named
         .iter()
-        .map(|(n, b, len)| (n.clone(), TensorView::new(Dtype::F32, vec![*len], b).unwrap()))
+        .map(|(n, b, len)| {
+            (
+                n.clone(),
+                TensorView::new(Dtype::F32, vec![*len], b).unwrap(),
+            )
+        })
         .collect();
     let meta = HashMap::from([(
         "progress".to_string(),
         serde_json::to_string(progress).expect("progress serializes"),
     )]);
-    let bytes = safetensors::serialize(views, &Some(meta))
-        .map_err(|e| Error::Checkpoint { path: path.into(), what: e.to_string() })?;
+    let bytes = safetensors::serialize(views, &Some(meta)).map_err(|e| Error::Checkpoint {
+        path: path.into(),
+        what: e.to_string(),
+    })?;
     write_atomic(path, &bytes)
 }
 
 /// Load a checkpoint into `model` and `opt`; returns the progress it recorded.
 pub fn load(path: &Path, model: &mut Model, opt: &mut Sgd) -> Result<Progress> {
-    let bad = |what: String| Error::Checkpoint { path: path.into(), what };
+    let bad = |what: String| Error::Checkpoint {
+        path: path.into(),
+        what,
+    };
     let bytes = std::fs::read(path).map_err(|e| Error::io(path, e))?;
     let st = SafeTensors::deserialize(&bytes).map_err(|e| bad(e.to_string()))?;
     let (_, meta) = SafeTensors::read_metadata(&bytes).map_err(|e| bad(e.to_string()))?;
@@ -73,7 +83,9 @@ pub fn load(path: &Path, model: &mut Model, opt: &mut Sgd) -> Result<Progress> {
         .ok_or_else(|| bad("no progress metadata".into()))
         .and_then(|s| serde_json::from_str(s).map_err(|e| bad(e.to_string())))?;
     let read = |name: &str, dst: &mut Vec<f32>| -> Result<()> {
-        let t = st.tensor(name).map_err(|_| bad(format!("missing tensor {name}")))?;
+        let t = st
+            .tensor(name)
+            .map_err(|_| bad(format!("missing tensor {name}")))?;
         if t.dtype() != Dtype::F32 || t.data().len() != dst.len() * 4 {
             return Err(bad(format!("tensor {name} has the wrong type or size")));
         }

@@ -23,7 +23,10 @@ impl Sgd {
     /// One update of every parameter with learning rate `lr`.
     pub fn step(&mut self, params: &mut [(String, ParamView<'_>)], lr: f32) {
         if self.velocity.len() != params.len() {
-            self.velocity = params.iter().map(|(_, p)| vec![0.0; p.value.len()]).collect();
+            self.velocity = params
+                .iter()
+                .map(|(_, p)| vec![0.0; p.value.len()])
+                .collect();
         }
         let m = self.momentum;
         for ((_, p), v) in params.iter_mut().zip(&mut self.velocity) {
@@ -69,8 +72,24 @@ mod tests {
         let (mut w, mut gw) = (vec![2.0f32], vec![0.0f32]);
         let (mut b, mut gb) = (vec![2.0f32], vec![0.0f32]);
         let mut ps = vec![
-            ("w".into(), ParamView { name: "weight", value: &mut w, grad: &mut gw, decay: true }),
-            ("b".into(), ParamView { name: "bias", value: &mut b, grad: &mut gb, decay: false }),
+            (
+                "w".into(),
+                ParamView {
+                    name: "weight",
+                    value: &mut w,
+                    grad: &mut gw,
+                    decay: true,
+                },
+            ),
+            (
+                "b".into(),
+                ParamView {
+                    name: "bias",
+                    value: &mut b,
+                    grad: &mut gb,
+                    decay: false,
+                },
+            ),
         ];
         sgd.step(&mut ps, 1.0);
         assert!((w[0] - 1.8).abs() < 1e-6);

@@ -102,7 +102,12 @@ pub fn evaluate(model: &mut Model, ds: &Dataset, batch: usize, seed: u64, step: 
 }
 
 /// Train per `cfg` in `dir`. With `resume`, continue from the folder's checkpoint if it has one.
-pub fn train(cfg: &RunConfig, dir: &RunDir, resume: bool, monitor: &mut dyn Monitor) -> Result<Summary> {
+pub fn train(
+    cfg: &RunConfig,
+    dir: &RunDir,
+    resume: bool,
+    monitor: &mut dyn Monitor,
+) -> Result<Summary> {
     cfg.validate()?;
     let pool = rayon::ThreadPoolBuilder::new()
         .num_threads(cfg.threads)
@@ -111,7 +116,12 @@ pub fn train(cfg: &RunConfig, dir: &RunDir, resume: bool, monitor: &mut dyn Moni
     pool.install(|| train_in_pool(cfg, dir, resume, monitor))
 }
 
-fn train_in_pool(cfg: &RunConfig, dir: &RunDir, resume: bool, monitor: &mut dyn Monitor) -> Result<Summary> {
+fn train_in_pool(
+    cfg: &RunConfig,
+    dir: &RunDir,
+    resume: bool,
+    monitor: &mut dyn Monitor,
+) -> Result<Summary> {
     let (train, test, data_dir) = load_data(cfg)?;
     write_atomic(&dir.path(run_dir::CONFIG), cfg.to_toml().as_bytes())?;
     let mut model = init_model(cfg, &train);
@@ -145,7 +155,11 @@ fn train_in_pool(cfg: &RunConfig, dir: &RunDir, resume: bool, monitor: &mut dyn 
         let t0 = Instant::now();
         let (mut loss_sum, mut correct, mut seen) = (0f64, 0usize, 0usize);
         for chunk in order.chunks(cfg.batch) {
-            let ctx = Ctx { train: true, step: progress.step, seed: cfg.seed };
+            let ctx = Ctx {
+                train: true,
+                step: progress.step,
+                seed: cfg.seed,
+            };
             let (x, labels) = batcher::gather(&train, chunk);
             let logits = model.forward(x, &ctx);
             let out = softmax_cross_entropy(&logits, &labels);
@@ -165,7 +179,8 @@ fn train_in_pool(cfg: &RunConfig, dir: &RunDir, resume: bool, monitor: &mut dyn 
         let secs = t0.elapsed().as_secs_f64();
         progress.train_seconds += secs;
         progress.images += seen as u64;
-        let (test_loss, test_acc) = evaluate(&mut model, &test, cfg.eval_batch, cfg.seed, progress.step);
+        let (test_loss, test_acc) =
+            evaluate(&mut model, &test, cfg.eval_batch, cfg.seed, progress.step);
         last_acc = test_acc;
         if diverged {
             break;

@@ -20,7 +20,11 @@ pub const TRAIN: Ctx = Ctx {
 /// J(x) = Σ r ⊙ layer(x) for a fixed random r, computed in f64.
 fn objective(layer: &mut dyn Layer, x: &Tensor, r: &[f32]) -> f64 {
     let y = layer.forward(x.clone(), &TRAIN);
-    y.data.iter().zip(r).map(|(a, b)| *a as f64 * *b as f64).sum()
+    y.data
+        .iter()
+        .zip(r)
+        .map(|(a, b)| *a as f64 * *b as f64)
+        .sum()
 }
 
 /// Compare a layer's analytic gradients (input and every parameter) with central finite

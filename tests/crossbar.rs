@@ -1,0 +1,362 @@
+//! The crossbar path against the ideal one, the tiling, the transposed read, the cell writes,
+//! the disturbance distributions and the counters.
+
+mod common;
+
+use common::{TRAIN, random_tensor};
+use rram::counters::OpCounts;
+use rram::crossbar::array::TiledMatrix;
+use rram::crossbar::{AdcMode, CrossbarConfig, SignedInput};
+use rram::device::disturbance::{Disturbance, Faults};
+use rram::kernels::gemm::Trans;
+use rram::kernels::reference;
+use rram::nn::Layer;
+use rram::nn::conv2d::Conv2dConfig;
+use rram::nn::linear::Linear;
+use rram::quant::output::CoRange;
+use rram::quant::{BitWidths, Bits};
+use rram::rng::Rng;
+use rram::tensor::Tensor;
+
+/// Arrays that compute exactly: no disturbance, Gmin = 0, one-phase backward at fp32.
+fn exact(tile_rows: usize, tile_cols: usize) -> CrossbarConfig {
+    let mut c = CrossbarConfig {
+        tile_rows,
+        tile_cols,
+        disturb: Disturbance::None,
+        signed_input: SignedInput::OnePhase,
+        backward_adc_bits: Some(32),
+        ..CrossbarConfig::default()
+    };
+    c.device.cond_min_us = 0.0;
+    c
+}
+
+#[test]
+fn crossbar_equals_ideal_bit_for_bit_without_noise_and_with_wide_adcs() {
+    // Same seed -> same latent weights; one array per layer, CO at fp32.
+    for w in [Bits::K(1), Bits::K(2), Bits::K(4), Bits::K(8)] {
+        let bits = BitWidths {
+            a: Bits::K(4),
+            co: Bits::Fp32,
+            w,
+            g: Bits::K(4),
+        };
+        let mut ideal = Linear::new("fc", 0, 40, 12, bits, &mut Rng::new(3));
+        let mut xbar = Linear::new("fc", 0, 40, 12, bits, &mut Rng::new(3));
+        xbar.core.attach_crossbar(&exact(64, 64), 1);
+        let mut rng = Rng::new(4);
+        let x = Tensor::new(
+            vec![40, 9],
+            (0..360)
+                .map(|_| (rng.uniform() * 15.0).round() / 15.0)
+                .collect(),
+        );
+        let (yi, yx) = (ideal.forward(x.clone(), &TRAIN), xbar.forward(x, &TRAIN));
+        assert_eq!(yi.data, yx.data, "{w:?} forward");
+        let dy = random_tensor(yi.shape.clone(), &mut rng, -1.0, 1.0);
+        let (di, dx) = (
+            ideal.backward(dy.clone(), &TRAIN),
+            xbar.backward(dy, &TRAIN),
+        );
+        assert_eq!(di.data, dx.data, "{w:?} backprop 1");
+        assert_eq!(ideal.core.dw, xbar.core.dw, "{w:?} backprop 2");
+    }
+}
+
+#[test]
+fn crossbar_with_co_quantized_in_one_array_equals_ideal() {
+    // With a CO-bit ADC the single array's ADC is the ideal CO quantizer.
+    let bits = BitWidths::uniform(4);
+    let mut ideal = Conv2dConfig::new(3, 5, 3)
+        .with_pad(1)
+        .init("c", 0, bits, &mut Rng::new(5));
+    let mut xbar = Conv2dConfig::new(3, 5, 3)
+        .with_pad(1)
+        .init("c", 0, bits, &mut Rng::new(5));
+    xbar.core.attach_crossbar(&exact(128, 128), 1);
+    for core in [&mut ideal.core, &mut xbar.core] {
+        core.co_rule = CoRange::MeanAbs(2.0);
+    }
+    let mut rng = Rng::new(6);
+    let x = Tensor::new(
+        vec![3, 2, 6, 6],
+        (0..216)
+            .map(|_| (rng.uniform() * 15.0).round() / 15.0)
+            .collect(),
+    );
+    assert_eq!(
+        ideal.forward(x.clone(), &TRAIN).data,
+        xbar.forward(x, &TRAIN).data
+    );
+}
+
+/// 1-bit weights of magnitude 1 and 1-bit inputs: every product and partial sum is an integer,
+/// so float sums are exact in any order and tiling must not change a single bit.
+fn integer_layer(tile: usize) -> (Linear, Tensor) {
+    let bits = BitWidths {
+        a: Bits::K(1),
+        co: Bits::Fp32,
+        w: Bits::K(1),
+        g: Bits::Fp32,
+    };
+    let mut fc = Linear::new("fc", 0, 300, 140, bits, &mut Rng::new(7));
+    let mut rng = Rng::new(8);
+    fc.core
+        .w
+        .iter_mut()
+        .for_each(|v| *v = if rng.uniform() < 0.5 { -1.0 } else { 1.0 });
+    let mut cfg = exact(tile, tile);
+    cfg.signed_input = SignedInput::TwoPhase;
+    fc.core.attach_crossbar(&cfg, 1);
+    let x = Tensor::new(
+        vec![300, 5],
+        (0..1500)
+            .map(|_| (rng.uniform() < 0.5) as u8 as f32)
+            .collect(),
+    );
+    (fc, x)
+}
+
+#[test]
+fn tiling_over_several_arrays_equals_the_untiled_product() {
+    let (mut big, x) = integer_layer(512); // one array
+    let (mut tiled, _) = integer_layer(64); // 5 × 3 arrays, ragged edges
+    assert_eq!(tiled.core.xbar.as_ref().unwrap().arrays(), 15);
+    let (a, b) = (big.forward(x.clone(), &TRAIN), tiled.forward(x, &TRAIN));
+    assert_eq!(a.data, b.data);
+    // and the transposed read with integer errors, in two phases
+    let dy = Tensor::new(
+        a.shape.clone(),
+        (0..a.len()).map(|i| ((i * 7) % 5) as f32 - 2.0).collect(),
+    );
+    assert_eq!(
+        big.backward(dy.clone(), &TRAIN).data,
+        tiled.backward(dy, &TRAIN).data
+    );
+}
+
+#[test]
+fn transposed_read_equals_w_transpose_times_e() {
+    let mut rng = Rng::new(9);
+    for (signed, tile) in [
+        (SignedInput::OnePhase, 16),
+        (SignedInput::TwoPhase, 16),
+        (SignedInput::TwoPhase, 100),
+    ] {
+        let mut t = TiledMatrix::new(
+            0,
+            37,
+            21,
+            &CrossbarConfig {
+                signed_input: signed,
+                ..exact(tile, tile)
+            },
+            1,
+        );
+        let w_q: Vec<f32> = (0..37 * 21)
+            .map(|_| ((rng.uniform() * 15.0).round() * 2.0 - 15.0) / 15.0)
+            .collect();
+        t.program(&w_q, Bits::K(4), 1, 0);
+        let e: Vec<f32> = (0..21 * 6).map(|_| rng.uniform_in(-1.0, 1.0)).collect();
+        let dx = t.backward(
+            &e,
+            6,
+            Bits::Fp32,
+            Bits::Fp32,
+            CoRange::Max,
+            1,
+            0,
+            &mut OpCounts::default(),
+        );
+        let mut want = vec![0.0; 37 * 6];
+        reference::matmul(&mut want, &w_q, Trans::Yes, &e, Trans::No, 37, 6, 21, false);
+        for (a, b) in dx.iter().zip(&want) {
+            assert!((a - b).abs() < 1e-5, "{signed:?} {tile}: {a} vs {b}");
+        }
+    }
+}
+
+#[test]
+fn unchanged_cells_are_not_rewritten() {
+    let cfg = CrossbarConfig::default(); // 5% disturbance
+    let mut t = TiledMatrix::new(0, 10, 4, &cfg, 1);
+    let mut w_q: Vec<f32> = (0..40)
+        .map(|i| if i % 3 == 0 { 1.0 / 3.0 } else { -1.0 })
+        .collect();
+    // first programming: both cells of every pair are written
+    assert_eq!(t.program(&w_q, Bits::K(2), 1, 0), 80);
+    let before = (t.u_pos.clone(), t.u_neg.clone());
+    assert_eq!(t.program(&w_q, Bits::K(2), 1, 1), 0);
+    assert_eq!((t.u_pos.clone(), t.u_neg.clone()), before);
+    // 1/3 -> 1: only the positive cell changes level; -1 -> 1/3: both cells change.
+    w_q[0] = 1.0;
+    w_q[1] = 1.0 / 3.0;
+    assert_eq!(t.program(&w_q, Bits::K(2), 1, 2), 3);
+    for i in 2..40 {
+        assert_eq!(
+            (t.u_pos[i], t.u_neg[i]),
+            (before.0[i], before.1[i]),
+            "cell {i} changed"
+        );
+    }
+    assert_ne!(t.u_pos[0], before.0[0]);
+    assert_eq!(t.u_neg[0], before.1[0]);
+}
+
+#[test]
+fn stuck_cells_never_change() {
+    let cfg = CrossbarConfig {
+        faults: "sa0:0.2,sa1:0.2".parse::<Faults>().unwrap(),
+        ..CrossbarConfig::default()
+    };
+    let mut t = TiledMatrix::new(0, 30, 20, &cfg, 1);
+    let (u_min, u_max) = (cfg.device.u_min(), cfg.device.u_min() + 1.0);
+    let mut rng = Rng::new(10);
+    let initial = (t.u_pos.clone(), t.u_neg.clone());
+    let stuck: Vec<bool> = initial.0.iter().map(|&u| u == u_max).collect();
+    let mut seen_stuck_max = 0;
+    for step in 0..5 {
+        let w_q: Vec<f32> = (0..600)
+            .map(|_| ((rng.uniform() * 3.0).round() * 2.0 - 3.0) / 3.0)
+            .collect();
+        t.program(&w_q, Bits::K(2), 1, step);
+        for (u, _) in t.u_pos.iter().zip(&stuck).filter(|(_, s)| **s) {
+            assert_eq!(*u, u_max);
+            seen_stuck_max += 1;
+        }
+    }
+    assert!(seen_stuck_max > 0);
+    // roughly 20% stuck at each end among positive cells: those at u_max before any write
+    let frac = stuck.iter().filter(|&&s| s).count() as f64 / 600.0;
+    assert!((0.12..0.28).contains(&frac), "{frac}");
+    let _ = u_min;
+}
+
+/// Kolmogorov–Smirnov statistic of `xs` against the CDF `f`.
+fn ks(mut xs: Vec<f64>, f: impl Fn(f64) -> f64) -> f64 {
+    xs.sort_by(f64::total_cmp);
+    let n = xs.len() as f64;
+    xs.iter()
+        .enumerate()
+        .map(|(i, &x)| {
+            let c = f(x);
+            (c - i as f64 / n).abs().max(((i + 1) as f64 / n - c).abs())
+        })
+        .fold(0.0, f64::max)
+}
+
+fn erf(x: f64) -> f64 {
+    // Abramowitz–Stegun 7.1.26, |error| < 1.5e-7
+    let t = 1.0 / (1.0 + 0.3275911 * x.abs());
+    let y = 1.0
+        - (((((1.061405429 * t - 1.453152027) * t) + 1.421413741) * t - 0.284496736) * t
+            + 0.254829592)
+            * t
+            * (-x * x).exp();
+    if x >= 0.0 { y } else { -y }
+}
+
+fn phi(z: f64) -> f64 {
+    0.5 * (1.0 + erf(z / std::f64::consts::SQRT_2))
+}
+
+#[test]
+fn realised_write_errors_follow_the_requested_distribution() {
+    let w_q: Vec<f32> = (0..200 * 100)
+        .map(|i| if i % 2 == 0 { 1.0 } else { -1.0 / 3.0 })
+        .collect();
+    type Cdf = Box<dyn Fn(f64) -> f64>;
+    let cases: [(Disturbance, Cdf); 3] = [
+        (
+            Disturbance::Uniform(0.05),
+            Box::new(|e| ((e + 0.05) / 0.1).clamp(0.0, 1.0)),
+        ),
+        (Disturbance::Gaussian(0.03), Box::new(|e| phi(e / 0.03))),
+        (
+            Disturbance::LogNormal(0.1),
+            Box::new(|e: f64| {
+                if e <= -1.0 {
+                    0.0
+                } else {
+                    phi((1.0 + e).ln() / 0.1)
+                }
+            }),
+        ),
+    ];
+    for (d, cdf) in cases {
+        let cfg = CrossbarConfig {
+            disturb: d,
+            ..CrossbarConfig::default()
+        };
+        let mut t = TiledMatrix::new(0, 200, 100, &cfg, 3);
+        t.program(&w_q, Bits::K(2), 3, 0);
+        let errs: Vec<f64> = t.write_errors().iter().map(|&v| v as f64).collect();
+        assert_eq!(errs.len(), 40_000);
+        let stat = ks(errs, cdf);
+        // 99.9% critical value 1.95/sqrt(n) ≈ 0.0098; f32 rounding of the conductances adds ~1e-6.
+        assert!(stat < 0.0098, "{d}: KS statistic {stat}");
+    }
+}
+
+#[test]
+fn counters_match_hand_counts_for_a_small_fc_and_conv() {
+    // FC 300 -> 140 on 128×128 arrays: 3 row blocks × 2 column blocks = 6 arrays. Batch 5.
+    let (mut fc, x) = integer_layer(128);
+    fc.core.bits = BitWidths::uniform(4);
+    fc.core.backward_adc_bits = Bits::K(4);
+    // two-phase backward (integer_layer sets it)
+    let y = fc.forward(x, &TRAIN);
+    fc.backward(Tensor::new(y.shape.clone(), vec![0.5; y.len()]), &TRAIN);
+    let c = fc.core.counters;
+    let p = 5u64;
+    // forward: every row value is converted once per column block; every column once per row block
+    assert_eq!(c.forward.dac_conversions, 300 * 2 * p);
+    assert_eq!(c.forward.adc_conversions, 140 * 3 * p);
+    assert_eq!(c.forward.cell_reads, 2 * 300 * 140 * p);
+    assert_eq!((c.forward.dac_bits, c.forward.adc_bits), (4, 4));
+    // partial sums: (3 - 1) adds per output, plus α and bias (2 per output)
+    assert_eq!(c.forward.digital_ops, 2 * 140 * p + 2 * 140 * p);
+    // backprop 1, two phases: columns driven once per row block and phase, rows read per column block and phase
+    assert_eq!(c.backprop1.dac_conversions, 140 * 3 * p * 2);
+    assert_eq!(c.backprop1.adc_conversions, 300 * 2 * p * 2);
+    assert_eq!(c.backprop1.cell_reads, 2 * 300 * 140 * p * 2);
+    // backprop 2 is digital
+    assert_eq!(c.backprop2.digital_macs, 300 * 140 * p);
+    assert_eq!(c.backprop2.cell_reads, 0);
+    // update: all 2 × 300 × 140 cells written once at first programming
+    assert_eq!(c.update.cell_writes, 2 * 300 * 140);
+
+    // Conv 2 -> 3 channels, 3×3, pad 1, on 8×8 inputs, batch 2, one 128×128 array:
+    // rows = 18, cols = 3, positions per sample 64, p = 128.
+    let bits = BitWidths::uniform(4);
+    let mut conv = Conv2dConfig::new(2, 3, 3)
+        .with_pad(1)
+        .init("c", 0, bits, &mut Rng::new(1));
+    conv.core.attach_crossbar(&CrossbarConfig::default(), 1);
+    let mut rng = Rng::new(2);
+    let x = random_tensor(vec![2, 2, 8, 8], &mut rng, 0.0, 1.0);
+    let y = conv.forward(x, &TRAIN);
+    conv.backward(Tensor::new(y.shape.clone(), vec![0.1; y.len()]), &TRAIN);
+    let c = conv.core.counters;
+    assert_eq!(c.forward.dac_conversions, 18 * 128);
+    assert_eq!(c.forward.adc_conversions, 3 * 128);
+    assert_eq!(c.forward.cell_reads, 2 * 18 * 3 * 128);
+    assert_eq!(c.backprop1.dac_conversions, 3 * 128 * 2);
+    assert_eq!(c.backprop1.adc_conversions, 18 * 128 * 2);
+    assert_eq!(c.backprop2.digital_macs, 18 * 3 * 128);
+    assert_eq!(c.update.cell_writes, 2 * 18 * 3);
+}
+
+#[test]
+fn full_sum_adc_converts_each_column_once() {
+    let (mut fc, x) = integer_layer(128);
+    fc.core.bits = BitWidths::uniform(4);
+    let cfg = CrossbarConfig {
+        adc: AdcMode::FullSum,
+        ..exact(128, 128)
+    };
+    fc.core.attach_crossbar(&cfg, 1);
+    fc.forward(x, &TRAIN);
+    assert_eq!(fc.core.counters.forward.adc_conversions, 140 * 5);
+}
