@@ -1,5 +1,7 @@
-//! `rram bench`: training throughput of one network at fp32 and at the requested bit-widths,
-//! measured in the same process on the same batches, and the time per layer kind.
+//! `rram bench`: training throughput of one network, measured in the same process on the same
+//! batches: fp32 and the requested bit-widths with software quantization (`ideal`), and the
+//! requested bit-widths on the arrays (`rram`, with the configured disturbance); plus the time
+//! per layer kind.
 //! Each setting: 10 warm-up steps, then `repeats` × `steps` timed steps; the median repeat is
 //! reported as images/s.
 
@@ -7,6 +9,7 @@ use super::args::BenchArgs;
 use super::resolve::apply_run_args;
 use anyhow::Result;
 use rram::config::RunConfig;
+use rram::crossbar::Hardware;
 use rram::data::{Dataset, batcher};
 use rram::nn::Ctx;
 use rram::nn::loss::softmax_cross_entropy;
@@ -18,6 +21,7 @@ use std::time::Instant;
 
 struct Outcome {
     bits: BitWidths,
+    hardware: Hardware,
     images_per_second: f64,
     step_ms: f64,
     /// Seconds per step by layer kind (conv, fc, act, pool, ...) and phase, plus "loss+sgd".
@@ -81,6 +85,7 @@ fn bench_one(cfg: &RunConfig, train: &Dataset, a: &BenchArgs) -> Outcome {
     breakdown.insert("loss+sgd".into(), other / total_steps);
     Outcome {
         bits: cfg.bits,
+        hardware: cfg.hardware,
         images_per_second: median,
         step_ms: cfg.batch as f64 / median * 1e3,
         breakdown,
@@ -98,30 +103,27 @@ pub fn run(a: BenchArgs) -> Result<()> {
         train_limit: Some(64 * cfg.batch),
         ..cfg.clone()
     })?;
-    let mut settings = vec![BitWidths::FP32];
+    let mut settings = vec![(BitWidths::FP32, Hardware::Ideal)];
     if !cfg.bits.is_fp32() {
-        settings.push(cfg.bits);
+        settings.push((cfg.bits, Hardware::Ideal));
     }
+    settings.push((cfg.bits, Hardware::Rram));
     let outcomes: Vec<Outcome> = settings
         .iter()
-        .map(|&bits| {
-            pool.install(|| {
-                bench_one(
-                    &RunConfig {
-                        bits,
-                        ..cfg.clone()
-                    },
-                    &train,
-                    &a,
-                )
-            })
+        .map(|&(bits, hardware)| {
+            let c = RunConfig {
+                bits,
+                hardware,
+                ..cfg.clone()
+            };
+            pool.install(|| bench_one(&c, &train, &a))
         })
         .collect();
     if a.json {
         let v: Vec<_> = outcomes
             .iter()
             .map(|o| serde_json::json!({
-                "model": cfg.model.as_str(), "bits": o.bits.to_string(), "batch": cfg.batch,
+                "model": cfg.model.as_str(), "bits": o.bits.to_string(), "hardware": o.hardware.as_str(), "batch": cfg.batch,
                 "threads": cfg.threads, "images_per_second": o.images_per_second,
                 "step_ms": o.step_ms, "breakdown_ms": o.breakdown.iter().map(|(k, v)| (k.clone(), v * 1e3)).collect::<BTreeMap<_, _>>(),
             }))
@@ -139,7 +141,8 @@ pub fn run(a: BenchArgs) -> Result<()> {
     );
     for o in &outcomes {
         println!(
-            "bits {:<12} {:>8.0} images/s  {:>7.2} ms/step",
+            "{:<6} bits {:<12} {:>8.0} images/s  {:>7.2} ms/step",
+            o.hardware.as_str(),
             o.bits.to_string(),
             o.images_per_second,
             o.step_ms
@@ -153,12 +156,14 @@ pub fn run(a: BenchArgs) -> Result<()> {
             );
         }
     }
-    if outcomes.len() == 2 {
-        println!(
-            "ratio {} / fp32: {:.2}",
-            outcomes[1].bits,
-            outcomes[1].images_per_second / outcomes[0].images_per_second
-        );
-    }
+    let last = outcomes.last().expect("at least one setting");
+    let ideal = &outcomes[outcomes.len() - 2];
+    println!(
+        "ratio rram / ideal at {}: {:.2}; ideal {} / ideal fp32: {:.2}",
+        last.bits,
+        last.images_per_second / ideal.images_per_second,
+        ideal.bits,
+        ideal.images_per_second / outcomes[0].images_per_second
+    );
     Ok(())
 }
