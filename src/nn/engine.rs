@@ -18,9 +18,11 @@ use crate::crossbar::array::{TiledMatrix, count_digital};
 use crate::kernels::gemm::{Trans, matmul};
 use crate::nn::Ctx;
 use crate::quant::gradient::{GRounding, RoundingKey};
+use crate::quant::output::Adc;
 use crate::quant::output::CoRange;
 use crate::quant::{BitWidths, Bits, gradient, output, weight};
 use crate::rng::Rng;
+use rayon::prelude::*;
 
 /// Weight of the newest batch in the running CO range (as BN's running statistics).
 const CO_RANGE_MOMENTUM: f32 = 0.1;
@@ -160,9 +162,9 @@ impl MatrixCore {
             self.counters.update.digital_ops += 8 * (rows * cols) as u64;
             self.counters.forward.digital_ops += 2 * (cols * p) as u64; // α and bias
         }
-        let mut pre = None;
         let mut y;
-        if let Some(xb) = self.xbar.as_mut() {
+        // `raw`: the outputs before the ADC; `adc`: the conversion still to apply to `y`.
+        let (raw, adc) = if let Some(xb) = self.xbar.as_mut() {
             self.counters.update.cell_writes +=
                 xb.program(&self.w_q, self.bits.w, ctx.seed, ctx.step);
             let mut scratch = Default::default();
@@ -185,9 +187,8 @@ impl MatrixCore {
             y = out;
             if ctx.train {
                 self.co_pass = pass;
-                self.co_q.clone_from(&y);
             }
-            pre = raw;
+            (raw, Adc::Ideal)
         } else {
             y = vec![0.0; cols * p];
             matmul(
@@ -210,31 +211,56 @@ impl MatrixCore {
             if ctx.train {
                 count_digital(&mut self.counters, rows, cols, p, self.input_grad);
                 self.co_pass = output::pass_mask(&y, self.bits.co, s);
-                if !self.bits.co.is_fp32() {
-                    pre = Some(y.clone());
-                }
                 self.co_range[0] = if running == 0.0 {
                     s
                 } else {
                     running + CO_RANGE_MOMENTUM * (s - running)
                 };
             }
-            output::quantize_with_range(&mut y, self.bits.co, s);
-            if ctx.train {
-                self.co_q.clone_from(&y);
-            }
-        }
+            (None, Adc::new(self.bits.co, s))
+        };
+        // One pass per output row: the ADC (ideal engine), then y = α·co_q + b; in training also
+        // keep co_q (for α's gradient) and α·raw + b (the activation's straight-through mask).
         let alpha = self.alpha();
-        if alpha != 1.0 || !self.bias.is_empty() {
-            for out in std::iter::once(&mut y).chain(pre.as_mut()) {
-                for (c, row) in out.chunks_mut(p).enumerate() {
-                    let b = self.bias.get(c).copied().unwrap_or(0.0);
-                    for v in row {
-                        *v = alpha * *v + b;
-                    }
-                }
-            }
+        let keep_pre = ctx.train && !self.bits.co.is_fp32();
+        let mut pre = if keep_pre {
+            vec![0.0; cols * p]
+        } else {
+            Vec::new()
+        };
+        if ctx.train {
+            self.co_q.resize(cols * p, 0.0);
         }
+        let bias = &self.bias;
+        let raw_ref = raw.as_deref();
+        let row =
+            |c: usize, ys: &mut [f32], mut cq: Option<&mut [f32]>, mut pr: Option<&mut [f32]>| {
+                let b = bias.get(c).copied().unwrap_or(0.0);
+                let rr = raw_ref.map(|r| &r[c * p..(c + 1) * p]);
+                for (i, v) in ys.iter_mut().enumerate() {
+                    let r = rr.map_or(*v, |r| r[i]);
+                    let q = adc.read(*v);
+                    if let Some(cq) = cq.as_deref_mut() {
+                        cq[i] = q;
+                    }
+                    if let Some(pr) = pr.as_deref_mut() {
+                        pr[i] = alpha * r + b;
+                    }
+                    *v = alpha * q + b;
+                }
+            };
+        let ys = y.par_chunks_mut(p).enumerate();
+        match (ctx.train, keep_pre) {
+            (true, true) => ys
+                .zip(self.co_q.par_chunks_mut(p))
+                .zip(pre.par_chunks_mut(p))
+                .for_each(|(((c, ys), cq), pr)| row(c, ys, Some(cq), Some(pr))),
+            (true, false) => ys
+                .zip(self.co_q.par_chunks_mut(p))
+                .for_each(|((c, ys), cq)| row(c, ys, Some(cq), None)),
+            (false, _) => ys.for_each(|(c, ys)| row(c, ys, None, None)),
+        }
+        let pre = keep_pre.then_some(pre);
         if ctx.train {
             self.x = x;
             self.n = n;
@@ -248,31 +274,41 @@ impl MatrixCore {
     pub fn backward(&mut self, mut dy: Vec<f32>, ctx: &Ctx) -> Vec<f32> {
         let p = self.n * self.positions;
         assert_eq!(dy.len(), self.cols * p, "matrix error has the wrong size");
-        for (c, row) in dy.chunks(p).enumerate() {
+        // One pass per output row: bias gradient Σ dy, α gradient Σ dy ⊙ co_q (both digital,
+        // from the unquantized error), then dJ/dCO = α·dy where the ADC did not clip.
+        let alpha = self.alpha();
+        let (co_q, pass) = (&self.co_q, self.co_pass.as_deref());
+        let sums: Vec<(f32, f64)> = dy
+            .par_chunks_mut(p)
+            .enumerate()
+            .map(|(c, row)| {
+                let (mut sb, mut sa) = (0f32, 0f64);
+                let cq = &co_q[c * p..(c + 1) * p];
+                let m = pass.map(|m| &m[c * p..(c + 1) * p]);
+                for (i, d) in row.iter_mut().enumerate() {
+                    sb += *d;
+                    sa += (*d * cq[i]) as f64;
+                    *d = if m.is_none_or(|m| m[i] == 1) {
+                        alpha * *d
+                    } else {
+                        0.0
+                    };
+                }
+                (sb, sa)
+            })
+            .collect();
+        for (c, (sb, _)) in sums.iter().enumerate() {
             if let Some(db) = self.dbias.get_mut(c) {
-                *db = row.iter().sum();
+                *db = *sb;
             }
         }
-        // dJ/dlogα = α·Σ dy ⊙ co_q (digital, from the unquantized error).
-        let dalpha: f64 = dy.iter().zip(&self.co_q).map(|(d, c)| (d * c) as f64).sum();
-        self.dlog_alpha[0] = (dalpha * self.alpha() as f64) as f32;
-        // dJ/dCO = α·dJ/dy, then G-bit quantization per sample.
-        let alpha = self.alpha();
-        if alpha != 1.0 {
-            dy.iter_mut().for_each(|v| *v *= alpha);
-        }
+        let dalpha: f64 = sums.iter().map(|(_, a)| a).sum();
+        self.dlog_alpha[0] = (dalpha * alpha as f64) as f32;
         let key = RoundingKey {
             seed: ctx.seed,
             layer: self.index,
             step: ctx.step,
         };
-        if let Some(pass) = &self.co_pass {
-            for (d, &m) in dy.iter_mut().zip(pass) {
-                if m == 0 {
-                    *d = 0.0;
-                }
-            }
-        }
         gradient::quantize(
             &mut dy,
             self.cols,
@@ -298,8 +334,13 @@ impl MatrixCore {
         self.counters.backprop2.digital_macs += (rows * cols * p) as u64;
         self.counters.backprop2.digital_ops += (rows * cols) as u64;
         self.counters.backprop1.digital_ops += (cols * p) as u64; // G quantization
-        for (d, f) in self.dw.iter_mut().zip(&self.w_d) {
-            *d *= f;
+        if !self.bits.w.is_fp32() {
+            self.dw
+                .par_chunks_mut(8192)
+                .zip(self.w_d.par_chunks(8192))
+                .for_each(|(ds, fs)| {
+                    ds.iter_mut().zip(fs).for_each(|(d, f)| *d *= f);
+                });
         }
         // Backprop part 1: dx = W_qᵀ · g_q.
         if !self.input_grad {

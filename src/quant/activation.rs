@@ -12,36 +12,29 @@ const CHUNK: usize = 16 * 1024;
 /// judged at `pre` when given (the value before an upstream quantizer), else at `x`.
 pub fn forward(x: &mut [f32], pre: Option<&[f32]>, bits: Bits, mask: &mut Vec<u8>) {
     mask.resize(x.len(), 0);
-    let pass = |v: f32| match bits {
-        Bits::Fp32 => v > 0.0,
-        Bits::K(_) => (0.0..=1.0).contains(&v),
-    };
-    match pre {
-        Some(p) => {
-            assert_eq!(p.len(), x.len());
-            mask.par_chunks_mut(CHUNK)
-                .zip(p.par_chunks(CHUNK))
-                .for_each(|(ms, ps)| {
-                    for (m, &v) in ms.iter_mut().zip(ps) {
-                        *m = pass(v) as u8;
-                    }
-                });
-        }
-        None => mask
-            .par_chunks_mut(CHUNK)
-            .zip(x.par_chunks(CHUNK))
-            .for_each(|(ms, xs)| {
-                for (m, &v) in ms.iter_mut().zip(xs) {
-                    *m = pass(v) as u8;
-                }
-            }),
+    if let Some(p) = pre {
+        assert_eq!(p.len(), x.len());
     }
-    x.par_chunks_mut(CHUNK).for_each(|xs| match bits.levels() {
-        None => xs.iter_mut().for_each(|v| *v = v.max(0.0)),
-        Some(levels) => xs
-            .iter_mut()
-            .for_each(|v| *v = quantize_k(v.clamp(0.0, 1.0), levels)),
-    });
+    let levels = bits.levels();
+    x.par_chunks_mut(CHUNK)
+        .zip(mask.par_chunks_mut(CHUNK))
+        .enumerate()
+        .for_each(|(ci, (xs, ms))| {
+            let ps = pre.map(|p| &p[ci * CHUNK..ci * CHUNK + xs.len()]);
+            for (i, (v, m)) in xs.iter_mut().zip(ms.iter_mut()).enumerate() {
+                let judge = ps.map_or(*v, |p| p[i]);
+                match levels {
+                    None => {
+                        *m = (judge > 0.0) as u8;
+                        *v = v.max(0.0);
+                    }
+                    Some(l) => {
+                        *m = (0.0..=1.0).contains(&judge) as u8;
+                        *v = quantize_k(v.clamp(0.0, 1.0), l);
+                    }
+                }
+            }
+        });
 }
 
 /// Backward in place: zero the error where the forward clipped.

@@ -88,28 +88,63 @@ pub fn symmetric_levels(bits: Bits) -> Option<f32> {
     }
 }
 
+/// The ADC transfer function for one bit-width and range, applied value by value.
+#[derive(Clone, Copy, Debug)]
+pub enum Adc {
+    /// fp32: no conversion.
+    Ideal,
+    /// k = 1: a comparator, `±s`.
+    Sign(f32),
+    /// k ≥ 2: `L` levels each side in steps of `s/L` (`to = L/s`, `from = s/L`).
+    Uniform { to: f32, from: f32, levels: f32 },
+    /// A zero range: everything reads 0.
+    Zero,
+}
+
+impl Adc {
+    pub fn new(bits: Bits, s: f32) -> Self {
+        match bits {
+            Bits::Fp32 => Adc::Ideal,
+            Bits::K(1) => Adc::Sign(s),
+            Bits::K(_) if s <= 0.0 => Adc::Zero,
+            Bits::K(_) => {
+                let levels = symmetric_levels(bits).expect("k >= 2");
+                Adc::Uniform {
+                    to: levels / s,
+                    from: s / levels,
+                    levels,
+                }
+            }
+        }
+    }
+
+    #[inline]
+    pub fn read(&self, v: f32) -> f32 {
+        match *self {
+            Adc::Ideal => v,
+            Adc::Sign(s) => {
+                if v >= 0.0 {
+                    s
+                } else {
+                    -s
+                }
+            }
+            Adc::Uniform { to, from, levels } => (v * to).round().clamp(-levels, levels) * from,
+            Adc::Zero => 0.0,
+        }
+    }
+}
+
 /// Quantize `co` in place with a given range `s` — the ADC transfer function (for k = 1, `s` is
 /// the comparator's output magnitude).
 pub fn quantize_with_range(co: &mut [f32], bits: Bits, s: f32) {
-    if bits == Bits::K(1) {
-        co.par_chunks_mut(CHUNK).for_each(|xs| {
-            for v in xs {
-                *v = if *v >= 0.0 { s } else { -s };
-            }
-        });
+    let adc = Adc::new(bits, s);
+    if let Adc::Ideal = adc {
         return;
     }
-    let Some(levels) = symmetric_levels(bits) else {
-        return;
-    };
-    if s <= 0.0 {
-        co.fill(0.0);
-        return;
-    }
-    let (to, from) = (levels / s, s / levels);
     co.par_chunks_mut(CHUNK).for_each(|xs| {
         for v in xs {
-            *v = (*v * to).round().clamp(-levels, levels) * from;
+            *v = adc.read(*v);
         }
     });
 }
@@ -139,13 +174,21 @@ pub fn batch_range(co: &[f32], bits: Bits, rule: CoRange) -> f32 {
 pub fn pass_mask(co: &[f32], bits: Bits, s: f32) -> Option<Vec<u8>> {
     match bits {
         Bits::K(k) if k >= 2 => {
-            let mut m = vec![0u8; co.len()];
-            let mut all = true;
-            for (mm, v) in m.iter_mut().zip(co) {
-                *mm = (v.abs() <= s) as u8;
-                all &= *mm == 1;
+            if co
+                .par_chunks(CHUNK)
+                .all(|xs| xs.iter().all(|v| v.abs() <= s))
+            {
+                return None;
             }
-            (!all).then_some(m)
+            let mut m = vec![0u8; co.len()];
+            m.par_chunks_mut(CHUNK)
+                .zip(co.par_chunks(CHUNK))
+                .for_each(|(ms, xs)| {
+                    for (mm, v) in ms.iter_mut().zip(xs) {
+                        *mm = (v.abs() <= s) as u8;
+                    }
+                });
+            Some(m)
         }
         _ => None,
     }

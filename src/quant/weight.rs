@@ -6,6 +6,9 @@
 //! `dJ/dw = dJ/dw_q · d`, where `d = (1 − tanh²(w)) / max|tanh(w)|` for k ≥ 2 and 1 otherwise.
 
 use super::Bits;
+use rayon::prelude::*;
+
+const CHUNK: usize = 8 * 1024;
 
 /// Quantize `w` into `w_q` and write the straight-through derivative factor into `d`.
 pub fn quantize(w: &[f32], bits: Bits, w_q: &mut [f32], d: &mut [f32]) {
@@ -29,18 +32,28 @@ pub fn quantize(w: &[f32], bits: Bits, w_q: &mut [f32], d: &mut [f32]) {
         }
         Bits::K(_) => {
             let levels = bits.levels().unwrap();
-            let max = w.iter().fold(0f32, |m, v| m.max(v.tanh().abs()));
+            // tanh is monotone: max|tanh(w)| = tanh(max|w|), one tanh instead of one per weight.
+            let max = w
+                .par_chunks(CHUNK)
+                .map(|c| c.iter().fold(0f32, |m, v| m.max(v.abs())))
+                .reduce(|| 0.0, f32::max)
+                .tanh();
             // All-zero weights: every w_n is 1/2; any positive max gives the same w_q.
             let max = if max > 0.0 { max } else { 1.0 };
-            for ((q, dd), &v) in w_q.iter_mut().zip(d.iter_mut()).zip(w) {
-                let t = v.tanh();
-                let w_n = t / (2.0 * max) + 0.5;
-                // 2·quantize_k(w_n) − 1 written as (2i − L)/L: the same value, computed from the
-                // level index i so that it equals the differential pair's j/L bit for bit.
-                let i = (w_n * levels).round();
-                *q = (2.0 * i - levels) / levels;
-                *dd = (1.0 - t * t) / max;
-            }
+            w_q.par_chunks_mut(CHUNK)
+                .zip(d.par_chunks_mut(CHUNK))
+                .zip(w.par_chunks(CHUNK))
+                .for_each(|((qs, ds), ws)| {
+                    for ((q, dd), &v) in qs.iter_mut().zip(ds.iter_mut()).zip(ws) {
+                        let t = v.tanh();
+                        let w_n = t / (2.0 * max) + 0.5;
+                        // 2·quantize_k(w_n) − 1 written as (2i − L)/L: the same value, computed from
+                        // the level index i so that it equals the differential pair's j/L bit for bit.
+                        let i = (w_n * levels).round();
+                        *q = (2.0 * i - levels) / levels;
+                        *dd = (1.0 - t * t) / max;
+                    }
+                });
         }
     }
 }
