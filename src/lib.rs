@@ -24,6 +24,7 @@ pub mod kernels;
 pub mod models;
 pub mod nn;
 pub mod quant;
+pub mod report;
 pub mod rng;
 pub mod run;
 pub mod tensor;

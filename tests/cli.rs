@@ -307,3 +307,58 @@ fn rram_without_noise_and_with_wide_adcs_trains_exactly_like_ideal() {
     train(&d, &args);
     assert_ne!(metrics(&d), metrics(&b));
 }
+
+#[test]
+fn disturb_reports_the_realised_distribution_and_accuracy_by_width() {
+    let tmp = tempfile::tempdir().unwrap();
+    let out = tmp.path().join("d");
+    let o = out.to_str().unwrap();
+    let args = [
+        "disturb",
+        "--model",
+        "lenet5",
+        "--widths",
+        "0,0.2",
+        "--epochs",
+        "1",
+        "--train-limit",
+        "1000",
+        "--test-limit",
+        "200",
+        "--threads",
+        "2",
+        "--out",
+        o,
+    ];
+    let r = rram().args(args).output().unwrap();
+    assert!(r.status.success(), "{}", String::from_utf8_lossy(&r.stderr));
+    let md = std::fs::read_to_string(out.join("disturbance.md")).unwrap();
+    assert!(md.contains("| lenet5 | cond |"), "{md}");
+    assert!(
+        md.contains("| none | 0 |") && md.contains("| uniform:0.2 | 0.2 |"),
+        "{md}"
+    );
+    let j: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(out.join("disturbance.json")).unwrap())
+            .unwrap();
+    // uniform ±5% (the default): sd = 0.05/sqrt(3)
+    let sd = j["lenet5_cond"]["sd"].as_f64().unwrap();
+    assert!((sd - 0.05 / 3f64.sqrt()).abs() < 5e-4, "{sd}");
+    for f in ["write_error_lenet5.svg", "accuracy_vs_disturbance.svg"] {
+        assert!(
+            std::fs::read_to_string(out.join(f))
+                .unwrap()
+                .starts_with("<svg"),
+            "{f}"
+        );
+    }
+    // finished runs are reused: a second call trains nothing and gives the same table
+    let r2 = rram().args(args).output().unwrap();
+    assert!(!String::from_utf8_lossy(&r2.stderr).contains("training"));
+    assert_eq!(
+        std::fs::read_to_string(out.join("disturbance.md")).unwrap(),
+        md
+    );
+    fails_cleanly(&["disturb", "--widths", "-1", "--out", o], "widths");
+    fails_cleanly(&["disturb", "--kind", "cauchy", "--out", o], "kind");
+}

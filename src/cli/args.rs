@@ -21,6 +21,40 @@ pub enum Command {
     Train(TrainArgs),
     /// Measure training throughput (images/s) and where the time goes, per layer.
     Bench(BenchArgs),
+    /// Write-disturbance analysis: the realised write-error distribution on each model's
+    /// arrays, and test accuracy as a function of the disturbance width.
+    Disturb(DisturbArgs),
+}
+
+#[derive(Args, Debug)]
+pub struct DisturbArgs {
+    #[command(flatten)]
+    pub run: RunArgs,
+    /// Widths to train at (p for uniform, σ for gaussian/lognormal), e.g. 0,0.025,0.05,0.1,0.2.
+    /// Runs already finished in OUT are reused; interrupted ones resume.
+    #[arg(long, value_delimiter = ',', allow_hyphen_values = true)]
+    pub widths: Vec<f64>,
+    /// Distribution of the swept disturbance: uniform (default), gaussian, lognormal.
+    #[arg(long, default_value = "uniform")]
+    pub kind: String,
+    /// Finished run folders to include in the accuracy table (e.g. from rram train).
+    #[arg(long, num_args = 1..)]
+    pub runs: Vec<std::path::PathBuf>,
+    /// Epochs of each training run.
+    #[arg(long)]
+    pub epochs: Option<usize>,
+    /// Seed of each training run.
+    #[arg(long)]
+    pub seed: Option<u64>,
+    /// Use only the first N training images.
+    #[arg(long)]
+    pub train_limit: Option<usize>,
+    /// Use only the first N test images.
+    #[arg(long)]
+    pub test_limit: Option<usize>,
+    /// Folder for the tables, plots and run folders.
+    #[arg(long)]
+    pub out: std::path::PathBuf,
 }
 
 /// Settings shared by `train` and `bench`.

@@ -4,6 +4,7 @@
 
 pub mod args;
 pub mod bench;
+pub mod disturb;
 pub mod resolve;
 pub mod train;
 
@@ -14,5 +15,6 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
         Command::Train(a) => train::run(a),
         Command::Bench(a) => bench::run(a),
+        Command::Disturb(a) => disturb::run(a),
     }
 }

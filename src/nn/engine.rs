@@ -132,6 +132,12 @@ impl MatrixCore {
         self.log_alpha[0] = alpha.ln();
     }
 
+    /// The latent weights quantized to W bits (what `program` writes), computed afresh.
+    pub fn quantized_weights(&mut self) -> Vec<f32> {
+        self.refresh_w_q();
+        self.w_q.clone()
+    }
+
     /// The weights as the cells hold them (valid after a forward pass).
     pub fn w_q(&self) -> &[f32] {
         &self.w_q
