@@ -19,6 +19,7 @@ pub mod counters;
 pub mod crossbar;
 pub mod data;
 pub mod device;
+pub mod energy;
 pub mod error;
 pub mod kernels;
 pub mod models;

@@ -21,6 +21,10 @@ pub enum Command {
     Train(TrainArgs),
     /// Measure training throughput (images/s) and where the time goes, per layer.
     Bench(BenchArgs),
+    /// Energy per image per training iteration (Table II): RRAM vs CPU vs GPU.
+    Energy(EnergyArgs),
+    /// Accuracy against RRAM energy for a set of finished runs, with the Pareto front.
+    Tradeoff(TradeoffArgs),
     /// Write-disturbance analysis: the realised write-error distribution on each model's
     /// arrays, and test accuracy as a function of the disturbance width.
     Disturb(DisturbArgs),
@@ -170,4 +174,56 @@ pub struct BenchArgs {
     /// Print the result as JSON.
     #[arg(long)]
     pub json: bool,
+}
+
+#[derive(Args, Debug)]
+pub struct EnergyArgs {
+    /// Network: lenet5, lenet5-caffe, resnet20, resnet32, resnet44, resnet56.
+    #[arg(long, default_value = "lenet5")]
+    pub model: String,
+    /// Bit-widths A,CO,W,G.
+    #[arg(long, default_value = "4,4,4,4")]
+    pub bits: String,
+    /// Array size ROWSxCOLS.
+    #[arg(long, default_value = "128x128")]
+    pub xbar: String,
+    /// ADC placement: per-tile or full-sum.
+    #[arg(long, default_value = "per-tile")]
+    pub adc: String,
+    /// Images per step (cell writes and per-step work are amortised over it).
+    #[arg(long, default_value_t = 64)]
+    pub batch: usize,
+    /// Energy preset: a shipped name (paper, isaac-nvsim) or a TOML file.
+    #[arg(long, default_value = "paper")]
+    pub preset: String,
+    /// Use the measured counts of a run (its folder or its counters.json) instead of the
+    /// analytic ones.
+    #[arg(long)]
+    pub counters: Option<std::path::PathBuf>,
+    /// Analytic counts: fraction of cells rewritten per step.
+    #[arg(long, default_value_t = 0.01)]
+    pub write_fraction: f64,
+    /// Also time this machine's CPU on the model (LeNet only) and model its energy as this
+    /// many watts × the measured time (no RAPL counters are exposed here).
+    #[arg(long)]
+    pub host_watts: Option<f64>,
+    /// Worker threads for the host timing.
+    #[arg(long)]
+    pub threads: Option<usize>,
+    /// Print JSON instead of tables.
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Args, Debug)]
+pub struct TradeoffArgs {
+    /// Finished run folders.
+    #[arg(long, num_args = 1.., required = true)]
+    pub runs: Vec<std::path::PathBuf>,
+    /// Energy preset (shipped name or TOML file).
+    #[arg(long, default_value = "paper")]
+    pub preset: String,
+    /// Folder for tradeoff.md and tradeoff.svg.
+    #[arg(long)]
+    pub out: std::path::PathBuf,
 }

@@ -19,13 +19,13 @@ use rram::train::trainer::{init_model, load_data};
 use std::collections::BTreeMap;
 use std::time::Instant;
 
-struct Outcome {
-    bits: BitWidths,
-    hardware: Hardware,
-    images_per_second: f64,
-    step_ms: f64,
+pub struct Outcome {
+    pub bits: BitWidths,
+    pub hardware: Hardware,
+    pub images_per_second: f64,
+    pub step_ms: f64,
     /// Seconds per step by layer kind (conv, fc, act, pool, ...) and phase, plus "loss+sgd".
-    breakdown: BTreeMap<String, f64>,
+    pub breakdown: BTreeMap<String, f64>,
 }
 
 fn layer_kind(name: &str) -> String {
@@ -33,7 +33,7 @@ fn layer_kind(name: &str) -> String {
         .to_string()
 }
 
-fn bench_one(cfg: &RunConfig, train: &Dataset, a: &BenchArgs) -> Outcome {
+pub fn bench_one(cfg: &RunConfig, train: &Dataset, steps: usize, repeats: usize) -> Outcome {
     let mut model = init_model(cfg, train);
     let mut opt = Sgd::new(cfg.momentum, cfg.weight_decay);
     let order = batcher::epoch_order(train.len(), cfg.seed, 0);
@@ -67,14 +67,14 @@ fn bench_one(cfg: &RunConfig, train: &Dataset, a: &BenchArgs) -> Outcome {
     let mut rates = Vec::new();
     model.profile = Some(vec![[0.0; 2]; model.layers.len()]);
     other = 0.0;
-    for _ in 0..a.repeats.max(1) {
+    for _ in 0..repeats.max(1) {
         let t = Instant::now();
-        run_steps(&mut model, a.steps.max(1), &mut other);
-        rates.push((a.steps.max(1) * cfg.batch) as f64 / t.elapsed().as_secs_f64());
+        run_steps(&mut model, steps.max(1), &mut other);
+        rates.push((steps.max(1) * cfg.batch) as f64 / t.elapsed().as_secs_f64());
     }
     rates.sort_by(f64::total_cmp);
     let median = rates[rates.len() / 2];
-    let total_steps = (a.steps.max(1) * a.repeats.max(1)) as f64;
+    let total_steps = (steps.max(1) * repeats.max(1)) as f64;
     let mut breakdown = BTreeMap::new();
     let profile = model.profile.take().unwrap();
     for (l, [f, b]) in model.layers.iter().zip(profile) {
@@ -116,7 +116,7 @@ pub fn run(a: BenchArgs) -> Result<()> {
                 hardware,
                 ..cfg.clone()
             };
-            pool.install(|| bench_one(&c, &train, &a))
+            pool.install(|| bench_one(&c, &train, a.steps, a.repeats))
         })
         .collect();
     if a.json {

@@ -5,6 +5,7 @@
 pub mod args;
 pub mod bench;
 pub mod disturb;
+pub mod energy;
 pub mod resolve;
 pub mod train;
 
@@ -16,5 +17,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Train(a) => train::run(a),
         Command::Bench(a) => bench::run(a),
         Command::Disturb(a) => disturb::run(a),
+        Command::Energy(a) => energy::run(a),
+        Command::Tradeoff(a) => energy::tradeoff(a),
     }
 }

@@ -2,6 +2,7 @@
 //! data-dependent initialisation of the digital scales, and access to parameters and buffers by
 //! name (for the optimizer and checkpoints).
 
+pub mod geometry;
 pub mod lenet5;
 
 use crate::config::ModelKind;

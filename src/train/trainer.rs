@@ -6,6 +6,7 @@ use crate::config::{DatasetKind, RunConfig};
 use crate::counters::CountersReport;
 use crate::crossbar::Hardware;
 use crate::data::{Dataset, batcher, mnist};
+use crate::energy::preset::EnergyPreset;
 use crate::error::{Error, Result};
 use crate::models::Model;
 use crate::nn::Ctx;
@@ -34,6 +35,13 @@ pub struct Summary {
     pub images_per_second: f64,
     /// Training time in seconds (excluding evaluation).
     pub train_seconds: f64,
+    /// RRAM Conv+FC energy per image per training iteration, µJ (preset `paper`): from this
+    /// run's counters on the arrays, or from the geometry for an ideal run.
+    #[serde(default)]
+    pub energy_uj: Option<f64>,
+    /// `measured` or `analytic` (see `energy::for_run`).
+    #[serde(default)]
+    pub energy_counts: Option<String>,
 }
 
 /// Receives progress events (the CLI draws progress bars from them; tests ignore them).
@@ -205,6 +213,9 @@ fn train_in_pool(
         checkpoint::save(&ckpt, &mut model, &opt, &progress)?;
     }
 
+    let report = counters_report(cfg, &progress);
+    let preset = EnergyPreset::load("paper")?;
+    let (energy, counts_source) = crate::energy::for_run(cfg, Some(&report), &preset)?;
     let summary = Summary {
         model: cfg.model.as_str().to_string(),
         bits: cfg.bits.to_string(),
@@ -214,19 +225,25 @@ fn train_in_pool(
         epochs: progress.epochs_done,
         images_per_second: progress.images as f64 / progress.train_seconds.max(1e-9),
         train_seconds: progress.train_seconds,
+        energy_uj: Some(energy.conv_fc_uj),
+        energy_counts: Some(counts_source.to_string()),
     };
     let json = serde_json::to_string_pretty(&summary).expect("summary serializes");
     write_atomic(&dir.path(run_dir::SUMMARY), json.as_bytes())?;
     Ok(summary)
 }
 
-fn write_counters(dir: &RunDir, cfg: &RunConfig, progress: &Progress) -> Result<()> {
-    let report = CountersReport {
+fn counters_report(cfg: &RunConfig, progress: &Progress) -> CountersReport {
+    CountersReport {
         hardware: cfg.hardware.as_str().to_string(),
         images: progress.images,
         steps: progress.step,
         layers: progress.counters.clone(),
-    };
+    }
+}
+
+fn write_counters(dir: &RunDir, cfg: &RunConfig, progress: &Progress) -> Result<()> {
+    let report = counters_report(cfg, progress);
     let json = serde_json::to_string_pretty(&report).expect("counters serialize");
     write_atomic(&dir.path(run_dir::COUNTERS), json.as_bytes())
 }
