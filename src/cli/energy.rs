@@ -194,7 +194,14 @@ pub fn run(a: EnergyArgs) -> Result<()> {
         } else {
             "this machine's CPU (no RAPL: modelled)"
         };
-        rows.push(host::modelled(label, w, cf, ot));
+        let h = host::modelled(label, w, cf, ot);
+        rows.push(HostFigures {
+            platform: format!("RRAM (preset {}; Others = this machine's CPU)", preset.name),
+            conv_fc_uj: e.conv_fc_uj,
+            others_uj: h.others_uj,
+            source: format!("{source}; Others {}", h.source),
+        });
+        rows.push(h);
     }
     let rram_all = e.conv_fc_uj + others;
     if a.json {
