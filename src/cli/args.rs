@@ -25,6 +25,12 @@ pub enum Command {
     Energy(EnergyArgs),
     /// Accuracy against RRAM energy for a set of finished runs, with the Pareto front.
     Tradeoff(TradeoffArgs),
+    /// Run a grid of training runs (a TOML file or a built-in grid); restartable.
+    Sweep(SweepArgs),
+    /// List the finished runs of a sweep folder, optionally filtered.
+    Runs(RunsArgs),
+    /// Tables (Table I, Table II) and plots from a sweep folder's results.
+    Report(ReportArgs),
     /// Write-disturbance analysis: the realised write-error distribution on each model's
     /// arrays, and test accuracy as a function of the disturbance width.
     Disturb(DisturbArgs),
@@ -226,4 +232,50 @@ pub struct TradeoffArgs {
     /// Folder for tradeoff.md and tradeoff.svg.
     #[arg(long)]
     pub out: std::path::PathBuf,
+}
+
+#[derive(Args, Debug)]
+pub struct SweepArgs {
+    /// Sweep file: shared settings as top-level keys, crossed lists under [axes].
+    pub file: Option<std::path::PathBuf>,
+    /// A built-in grid instead of a file: table1 (the paper's Table I, 3 seeds).
+    #[arg(long, conflicts_with = "file")]
+    pub grid: Option<String>,
+    /// Sweep folder: runs/<name>/, configs/<name>.toml, index.jsonl.
+    #[arg(long)]
+    pub out: std::path::PathBuf,
+    /// Runs trained at the same time, each in its own process.
+    #[arg(long, default_value_t = 1)]
+    pub jobs: usize,
+    /// Threads per run when the sweep file does not set them (default: cores / jobs).
+    #[arg(long)]
+    pub threads: Option<usize>,
+    /// Write a job script instead of running: slurm (one array task per run).
+    #[arg(long)]
+    pub emit: Option<String>,
+    /// Only add run NAME to the index if it has finished (what each Slurm task calls last).
+    #[arg(long, value_name = "NAME")]
+    pub collect: Option<String>,
+}
+
+#[derive(Args, Debug)]
+pub struct RunsArgs {
+    /// Sweep folder (holding index.jsonl).
+    pub dir: std::path::PathBuf,
+    /// Keep runs whose setting KEY equals VALUE (e.g. bits=4,4,4,4, disturb=none, seed=1,
+    /// hardware=rram); repeatable.
+    #[arg(long = "where", value_name = "KEY=VALUE")]
+    pub filters: Vec<String>,
+    /// Print JSON lines instead of a table.
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Args, Debug)]
+pub struct ReportArgs {
+    /// Sweep folder (holding index.jsonl).
+    pub dir: std::path::PathBuf,
+    /// Energy preset for Table II and the trade-off.
+    #[arg(long, default_value = "paper")]
+    pub preset: String,
 }

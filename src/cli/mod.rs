@@ -6,7 +6,9 @@ pub mod args;
 pub mod bench;
 pub mod disturb;
 pub mod energy;
+pub mod report;
 pub mod resolve;
+pub mod sweep;
 pub mod train;
 
 pub use args::{Cli, Command};
@@ -17,6 +19,9 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Train(a) => train::run(a),
         Command::Bench(a) => bench::run(a),
         Command::Disturb(a) => disturb::run(a),
+        Command::Sweep(a) => sweep::run(a),
+        Command::Runs(a) => sweep::runs(a),
+        Command::Report(a) => report::run(a),
         Command::Energy(a) => energy::run(a),
         Command::Tradeoff(a) => energy::tradeoff(a),
     }

@@ -2,3 +2,5 @@
 //! interrupted run never leaves a half-written file).
 
 pub mod run_dir;
+pub mod store;
+pub mod sweep;

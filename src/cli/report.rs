@@ -1,0 +1,286 @@
+//! `rram report DIR`: from a sweep folder's index only (nothing is rerun), Table I in the paper's
+//! layout (accuracy per setting without / with each disturbance, mean ± sd over seeds, diverged
+//! runs called out), Table II-style energies, and SVG plots — test error against epoch (Fig. 3
+//! style), accuracy against disturbance width, accuracy against energy with the Pareto front —
+//! linked from `report.md`.
+
+use super::args::ReportArgs;
+use super::energy::pareto;
+use anyhow::{Result, bail};
+use rram::config::RunConfig;
+use rram::counters::CountersReport;
+use rram::energy::for_run;
+use rram::energy::preset::EnergyPreset;
+use rram::report::disturbance::width_of;
+use rram::report::plots::{Series, line_plot};
+use rram::run::run_dir::{self, write_atomic};
+use rram::run::store::{self, Entry, INDEX};
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+use std::path::Path;
+
+/// The paper's Table I (LeNet-5/MNIST): (bits, without, with); `None` = fails / not reported.
+const PAPER_TABLE1: [(&str, Option<f64>, Option<f64>); 10] = [
+    ("32,32,32,32", Some(0.9914), None),
+    ("8,8,8,8", Some(0.9828), Some(0.9825)),
+    ("6,6,6,6", Some(0.9745), Some(0.9733)),
+    ("4,4,4,4", Some(0.9767), Some(0.9797)),
+    ("3,3,2,4", Some(0.9687), Some(0.9736)),
+    ("2,2,2,2", Some(0.9670), Some(0.9752)),
+    ("2,2,1,4", None, None),
+    ("2,2,2,1", Some(0.9633), Some(0.9647)),
+    ("1,1,2,1", Some(0.9416), Some(0.9375)),
+    ("1,1,1,1", None, None),
+];
+
+fn mean_sd(xs: &[f64]) -> (f64, f64) {
+    let n = xs.len() as f64;
+    let m = xs.iter().sum::<f64>() / n;
+    let var = if xs.len() > 1 {
+        xs.iter().map(|x| (x - m).powi(2)).sum::<f64>() / (n - 1.0)
+    } else {
+        0.0
+    };
+    (m, var.sqrt())
+}
+
+fn cell(group: &[&Entry]) -> String {
+    let ok: Vec<f64> = group
+        .iter()
+        .filter(|e| !e.summary.diverged)
+        .map(|e| e.summary.test_accuracy)
+        .collect();
+    let div = group.len() - ok.len();
+    if ok.is_empty() {
+        return format!("diverged ({div}/{})", group.len());
+    }
+    let (m, sd) = mean_sd(&ok);
+    let extra = if div > 0 {
+        format!("; {div} diverged")
+    } else {
+        String::new()
+    };
+    format!("{m:.4} ± {sd:.4} (n={}{extra})", ok.len())
+}
+
+/// Mean test error per epoch over a group's runs (from their metrics.jsonl).
+fn error_curve(group: &[&Entry]) -> Vec<(f64, f64)> {
+    let mut by_epoch: BTreeMap<u64, Vec<f64>> = BTreeMap::new();
+    for e in group {
+        let Ok(text) = std::fs::read_to_string(Path::new(&e.dir).join(run_dir::METRICS)) else {
+            continue;
+        };
+        for line in text.lines() {
+            if let Ok(v) = serde_json::from_str::<serde_json::Value>(line)
+                && let (Some(ep), Some(acc)) = (v["epoch"].as_u64(), v["test_accuracy"].as_f64())
+            {
+                by_epoch.entry(ep).or_default().push(1.0 - acc);
+            }
+        }
+    }
+    by_epoch
+        .into_iter()
+        .map(|(ep, v)| (ep as f64, v.iter().sum::<f64>() / v.len() as f64))
+        .collect()
+}
+
+pub fn run(a: ReportArgs) -> Result<()> {
+    let entries = store::read(&a.dir.join(INDEX))?;
+    if entries.is_empty() {
+        bail!("{}: no finished runs in {INDEX}", a.dir.display());
+    }
+    let preset = EnergyPreset::load(&a.preset)?;
+    // rows: (model, hardware, bits) in order of first appearance; columns: disturbance
+    let mut rows: Vec<(String, String, String)> = Vec::new();
+    let mut cols: Vec<String> = Vec::new();
+    for e in &entries {
+        let r = (
+            e.config.model.as_str().to_string(),
+            e.config.hardware.as_str().to_string(),
+            e.config.bits.to_string(),
+        );
+        if !rows.contains(&r) {
+            rows.push(r);
+        }
+        let d = e.config.crossbar.disturb.to_string();
+        if !cols.contains(&d) {
+            cols.push(d);
+        }
+    }
+    cols.sort_by(|x, y| (x != "none").cmp(&(y != "none")).then(x.cmp(y)));
+    let group = |r: &(String, String, String), d: &str| -> Vec<&Entry> {
+        entries
+            .iter()
+            .filter(|e| {
+                e.config.model.as_str() == r.0
+                    && e.config.hardware.as_str() == r.1
+                    && e.config.bits.to_string() == r.2
+                    && e.config.crossbar.disturb.to_string() == d
+            })
+            .collect()
+    };
+    let mut md = format!(
+        "# Report: {}\n\n{} finished runs (index `{INDEX}`).\n\n## Table I: test accuracy\n\nMean ± sample sd over seeds of the final test accuracy; diverged runs are counted apart.\n\n",
+        a.dir.display(),
+        entries.len()
+    );
+    write!(md, "| model | hardware | A,CO,W,G |")?;
+    for c in &cols {
+        write!(md, " disturb {c} |")?;
+    }
+    writeln!(md, " paper without | paper with |")?;
+    writeln!(md, "|---|---|---|{}---|---|", "---|".repeat(cols.len()))?;
+    for r in &rows {
+        write!(md, "| {} | {} | {} |", r.0, r.1, r.2)?;
+        for c in &cols {
+            let g = group(r, c);
+            write!(
+                md,
+                " {} |",
+                if g.is_empty() { "–".into() } else { cell(&g) }
+            )?;
+        }
+        let paper = PAPER_TABLE1.iter().find(|p| p.0 == r.2 && r.0 == "lenet5");
+        let show = |v: Option<f64>| v.map_or("fails / –".to_string(), |v| format!("{v:.4}"));
+        match paper {
+            Some(p) => writeln!(md, " {} | {} |", show(p.1), show(p.2))?,
+            None => writeln!(md, " | |")?,
+        }
+    }
+
+    // energy per setting (Table II's RRAM Conv+FC column for each row)
+    writeln!(
+        md,
+        "\n## RRAM Conv+FC energy per image per iteration (preset {})\n",
+        preset.name
+    )?;
+    writeln!(
+        md,
+        "| model | A,CO,W,G | Conv+FC µJ | counts |\n|---|---|---|---|"
+    )?;
+    let mut energy_of: BTreeMap<(String, String, String), f64> = BTreeMap::new();
+    for r in &rows {
+        let Some(e) = cols.iter().flat_map(|c| group(r, c)).next() else {
+            continue;
+        };
+        let cfg: &RunConfig = &e.config;
+        let counters: Option<CountersReport> =
+            std::fs::read_to_string(Path::new(&e.dir).join(run_dir::COUNTERS))
+                .ok()
+                .and_then(|t| serde_json::from_str(&t).ok());
+        let (rep, src) = for_run(cfg, counters.as_ref(), &preset)?;
+        energy_of.insert(r.clone(), rep.conv_fc_uj);
+        writeln!(
+            md,
+            "| {} | {} | {:.2} | {src} (run {}) |",
+            r.0, r.2, rep.conv_fc_uj, e.name
+        )?;
+    }
+
+    // plots
+    writeln!(md, "\n## Figures\n")?;
+    for c in &cols {
+        let series: Vec<Series> = rows
+            .iter()
+            .filter_map(|r| {
+                let g = group(r, c);
+                (!g.is_empty()).then(|| Series {
+                    name: format!("{} {}", r.1, r.2),
+                    points: error_curve(&g),
+                })
+            })
+            .collect();
+        let file = format!("error_curves_{}.svg", c.replace([':', '.'], "_"));
+        line_plot(
+            &a.dir.join(&file),
+            &format!("Test error per epoch (disturb {c})"),
+            "epoch",
+            "test error",
+            &series,
+        )?;
+        writeln!(md, "![test error, disturb {c}]({file})\n")?;
+    }
+    let widths: Vec<f64> = {
+        let mut w: Vec<f64> = entries.iter().map(|e| width_of(&e.config)).collect();
+        w.sort_by(f64::total_cmp);
+        w.dedup();
+        w
+    };
+    if widths.len() > 1 {
+        let series: Vec<Series> = rows
+            .iter()
+            .map(|r| {
+                let mut pts: BTreeMap<u64, Vec<f64>> = BTreeMap::new();
+                for e in entries.iter().filter(|e| {
+                    e.config.bits.to_string() == r.2 && e.config.hardware.as_str() == r.1
+                }) {
+                    pts.entry((width_of(&e.config) * 1e6) as u64)
+                        .or_default()
+                        .push(e.summary.test_accuracy);
+                }
+                Series {
+                    name: format!("{} {}", r.1, r.2),
+                    points: pts
+                        .into_iter()
+                        .map(|(w, v)| (w as f64 / 1e6, v.iter().sum::<f64>() / v.len() as f64))
+                        .collect(),
+                }
+            })
+            .collect();
+        line_plot(
+            &a.dir.join("accuracy_vs_disturbance.svg"),
+            "Test accuracy against disturbance width",
+            "width",
+            "test accuracy",
+            &series,
+        )?;
+        writeln!(
+            md,
+            "![accuracy against disturbance](accuracy_vs_disturbance.svg)\n"
+        )?;
+    }
+    let mut pts = Vec::new();
+    for r in &rows {
+        for c in &cols {
+            let g = group(r, c);
+            let ok: Vec<f64> = g
+                .iter()
+                .filter(|e| !e.summary.diverged)
+                .map(|e| e.summary.test_accuracy)
+                .collect();
+            if let (Some(&en), false) = (energy_of.get(r), ok.is_empty()) {
+                pts.push((en, mean_sd(&ok).0));
+            }
+        }
+    }
+    let front = pareto(&pts);
+    let mut fr: Vec<(f64, f64)> = pts
+        .iter()
+        .zip(&front)
+        .filter(|(_, f)| **f)
+        .map(|(p, _)| *p)
+        .collect();
+    fr.sort_by(|x, y| x.0.total_cmp(&y.0));
+    let mut all = pts.clone();
+    all.sort_by(|x, y| x.0.total_cmp(&y.0));
+    line_plot(
+        &a.dir.join("tradeoff.svg"),
+        "Accuracy against RRAM energy",
+        "Conv+FC energy per image per iteration (uJ)",
+        "mean test accuracy",
+        &[
+            Series {
+                name: "settings".into(),
+                points: all,
+            },
+            Series {
+                name: "Pareto front".into(),
+                points: fr,
+            },
+        ],
+    )?;
+    writeln!(md, "![accuracy against energy](tradeoff.svg)")?;
+    write_atomic(&a.dir.join("report.md"), md.as_bytes())?;
+    println!("{md}");
+    Ok(())
+}
