@@ -8,7 +8,7 @@ pub mod lenet5;
 use crate::config::ModelKind;
 use crate::counters::LayerReport;
 use crate::crossbar::CrossbarConfig;
-use crate::nn::{Ctx, Layer, ParamView};
+use crate::nn::{Ctx, Layer, MatrixCore, ParamView};
 use crate::quant::BitWidths;
 use crate::quant::gradient::GRounding;
 use crate::quant::output::CoRange;
@@ -41,10 +41,8 @@ impl Model {
 
     /// Put every matrix layer on RRAM arrays.
     pub fn attach_crossbar(&mut self, cfg: &CrossbarConfig, seed: u64) {
-        for l in &mut self.layers {
-            if let Some(c) = l.matrix() {
-                c.attach_crossbar(cfg, seed);
-            }
+        for (_, c) in self.all_matrices() {
+            c.attach_crossbar(cfg, seed);
         }
     }
 
@@ -73,33 +71,32 @@ impl Model {
 
     /// Restore counts saved by `counters` (a resumed run continues them).
     pub fn set_counters(&mut self, saved: &[LayerReport]) {
-        let mut it = saved.iter();
-        for l in &mut self.layers {
-            if let Some(c) = l.matrix()
-                && let Some(r) = it.next()
-            {
-                c.counters = r.counts;
-            }
+        for ((_, c), r) in self.all_matrices().into_iter().zip(saved) {
+            c.counters = r.counts;
         }
     }
 
     /// Set the quantizer options of every matrix layer.
     pub fn set_quant_options(&mut self, co_rule: CoRange, g_rounding: GRounding) {
-        for l in &mut self.layers {
-            if let Some(c) = l.matrix() {
-                c.co_rule = co_rule;
-                c.g_rounding = g_rounding;
-            }
+        for (_, c) in self.all_matrices() {
+            c.co_rule = co_rule;
+            c.g_rounding = g_rounding;
         }
     }
 
     fn set_first_last_fp32(&mut self) {
-        let idx: Vec<usize> = (0..self.layers.len())
-            .filter(|&i| self.layers[i].matrix().is_some())
-            .collect();
-        for &i in [idx.first(), idx.last()].into_iter().flatten() {
-            self.layers[i].matrix().unwrap().bits = BitWidths::FP32;
+        let mut all = self.all_matrices();
+        let n = all.len();
+        for i in [0, n.saturating_sub(1)] {
+            if let Some((_, c)) = all.get_mut(i) {
+                c.bits = BitWidths::FP32;
+            }
         }
+    }
+
+    /// Every matrix core of the network, in order, with its name.
+    pub fn all_matrices(&mut self) -> Vec<(String, &mut MatrixCore)> {
+        self.layers.iter_mut().flat_map(|l| l.matrices()).collect()
     }
 
     /// # Shapes
@@ -188,13 +185,9 @@ impl Model {
 
     /// Matrix layers with their names: rows × cols of each crossbar matrix.
     pub fn matrix_shapes(&mut self) -> Vec<(String, usize, usize)> {
-        let mut out = Vec::new();
-        for l in &mut self.layers {
-            let name = l.name().to_string();
-            if let Some(c) = l.matrix() {
-                out.push((name, c.rows, c.cols));
-            }
-        }
-        out
+        self.all_matrices()
+            .into_iter()
+            .map(|(n, c)| (n, c.rows, c.cols))
+            .collect()
     }
 }

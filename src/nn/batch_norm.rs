@@ -121,13 +121,13 @@ impl Layer for BatchNorm2d {
     fn params(&mut self) -> Vec<ParamView<'_>> {
         vec![
             ParamView {
-                name: "gamma",
+                name: "gamma".into(),
                 value: &mut self.gamma,
                 grad: &mut self.dgamma,
                 decay: false,
             },
             ParamView {
-                name: "beta",
+                name: "beta".into(),
                 value: &mut self.beta,
                 grad: &mut self.dbeta,
                 decay: false,
@@ -135,10 +135,10 @@ impl Layer for BatchNorm2d {
         ]
     }
 
-    fn buffers(&mut self) -> Vec<(&'static str, &mut Vec<f32>)> {
+    fn buffers(&mut self) -> Vec<(String, &mut Vec<f32>)> {
         vec![
-            ("running_mean", &mut self.running_mean),
-            ("running_var", &mut self.running_var),
+            ("running_mean".into(), &mut self.running_mean),
+            ("running_var".into(), &mut self.running_var),
         ]
     }
 }

@@ -122,7 +122,7 @@ impl Layer for Conv2d {
         self.core.params()
     }
 
-    fn buffers(&mut self) -> Vec<(&'static str, &mut Vec<f32>)> {
+    fn buffers(&mut self) -> Vec<(String, &mut Vec<f32>)> {
         self.core.buffers()
     }
 

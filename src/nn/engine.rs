@@ -381,14 +381,14 @@ impl MatrixCore {
 
     /// State a checkpoint keeps besides the parameters: the running CO range and, on arrays,
     /// every cell's target and realised conductance and the arrays' running ADC ranges.
-    pub fn buffers(&mut self) -> Vec<(&'static str, &mut Vec<f32>)> {
-        let mut v = vec![("co_range", &mut self.co_range)];
+    pub fn buffers(&mut self) -> Vec<(String, &mut Vec<f32>)> {
+        let mut v = vec![("co_range".to_string(), &mut self.co_range)];
         if let Some(x) = self.xbar.as_mut() {
-            v.push(("xbar.target_pos", &mut x.target_pos));
-            v.push(("xbar.target_neg", &mut x.target_neg));
-            v.push(("xbar.cond_pos", &mut x.u_pos));
-            v.push(("xbar.cond_neg", &mut x.u_neg));
-            v.push(("xbar.adc_range", &mut x.fwd_range));
+            v.push(("xbar.target_pos".into(), &mut x.target_pos));
+            v.push(("xbar.target_neg".into(), &mut x.target_neg));
+            v.push(("xbar.cond_pos".into(), &mut x.u_pos));
+            v.push(("xbar.cond_neg".into(), &mut x.u_neg));
+            v.push(("xbar.adc_range".into(), &mut x.fwd_range));
         }
         v
     }
@@ -396,21 +396,21 @@ impl MatrixCore {
     /// Parameters for the optimizer: weight (decayed), bias, scale.
     pub fn params(&mut self) -> Vec<crate::nn::ParamView<'_>> {
         let mut v = vec![crate::nn::ParamView {
-            name: "weight",
+            name: "weight".into(),
             value: &mut self.w,
             grad: &mut self.dw,
             decay: true,
         }];
         if !self.bias.is_empty() {
             v.push(crate::nn::ParamView {
-                name: "bias",
+                name: "bias".into(),
                 value: &mut self.bias,
                 grad: &mut self.dbias,
                 decay: false,
             });
         }
         v.push(crate::nn::ParamView {
-            name: "log_scale",
+            name: "log_scale".into(),
             value: &mut self.log_alpha,
             grad: &mut self.dlog_alpha,
             decay: false,

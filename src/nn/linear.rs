@@ -61,7 +61,7 @@ impl Layer for Linear {
         self.core.params()
     }
 
-    fn buffers(&mut self) -> Vec<(&'static str, &mut Vec<f32>)> {
+    fn buffers(&mut self) -> Vec<(String, &mut Vec<f32>)> {
         self.core.buffers()
     }
 

@@ -38,8 +38,8 @@ impl Ctx {
 
 /// A trainable parameter as the optimizer sees it.
 pub struct ParamView<'a> {
-    /// Name inside its layer (`weight`, `bias`, `gamma`, `beta`).
-    pub name: &'static str,
+    /// Name inside its layer (`weight`, `bias`, `gamma`, `beta`; `conv1.weight` in a block).
+    pub name: String,
     pub value: &'a mut Vec<f32>,
     pub grad: &'a mut Vec<f32>,
     /// Whether weight decay applies (weights yes; biases and BN parameters no).
@@ -60,11 +60,16 @@ pub trait Layer: Send {
         Vec::new()
     }
     /// Non-trainable state that a checkpoint must keep (BN running statistics, matrix scales).
-    fn buffers(&mut self) -> Vec<(&'static str, &mut Vec<f32>)> {
+    fn buffers(&mut self) -> Vec<(String, &mut Vec<f32>)> {
         Vec::new()
     }
     /// The matrix core of a Conv2d / Linear layer.
     fn matrix(&mut self) -> Option<&mut MatrixCore> {
         None
+    }
+    /// Every matrix core inside the layer with its name (a residual block has several).
+    fn matrices(&mut self) -> Vec<(String, &mut MatrixCore)> {
+        let name = self.name().to_string();
+        self.matrix().map(|m| vec![(name, m)]).unwrap_or_default()
     }
 }

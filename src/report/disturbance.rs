@@ -62,8 +62,8 @@ pub fn realised(model: ModelKind, bits: BitWidths, xbar: &CrossbarConfig, seed: 
     let mut m = Model::build(model, bits, false, &mut rng);
     m.attach_crossbar(xbar, seed);
     let (mut cond_error, mut weight_error) = (Vec::new(), Vec::new());
-    for l in &mut m.layers {
-        if let Some(core) = l.matrix() {
+    for (_, core) in m.all_matrices() {
+        {
             let w_q = core.quantized_weights();
             let xb = core.xbar.as_mut().expect("attached");
             xb.program(&w_q, bits.w, seed, 0);

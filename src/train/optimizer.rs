@@ -54,7 +54,7 @@ mod tests {
             let mut ps = vec![(
                 "w".to_string(),
                 ParamView {
-                    name: "weight",
+                    name: "weight".into(),
                     value: &mut value,
                     grad: &mut grad,
                     decay: true,
@@ -75,7 +75,7 @@ mod tests {
             (
                 "w".into(),
                 ParamView {
-                    name: "weight",
+                    name: "weight".into(),
                     value: &mut w,
                     grad: &mut gw,
                     decay: true,
@@ -84,7 +84,7 @@ mod tests {
             (
                 "b".into(),
                 ParamView {
-                    name: "bias",
+                    name: "bias".into(),
                     value: &mut b,
                     grad: &mut gb,
                     decay: false,
