@@ -18,15 +18,24 @@ pub enum ModelKind {
     Lenet5,
     /// Caffe LeNet: conv 20 → conv 50 → FC 500 → FC 10.
     Lenet5Caffe,
+    /// ResNet-20/32/44/56 for CIFAR-10 (option-A shortcuts).
+    Resnet20,
+    Resnet32,
+    Resnet44,
+    Resnet56,
 }
 
 impl ModelKind {
-    pub const NAMES: &'static str = "lenet5, lenet5-caffe";
+    pub const NAMES: &'static str = "lenet5, lenet5-caffe, resnet20, resnet32, resnet44, resnet56";
 
     pub fn parse(s: &str) -> Result<Self> {
         match s {
             "lenet5" => Ok(ModelKind::Lenet5),
             "lenet5-caffe" => Ok(ModelKind::Lenet5Caffe),
+            "resnet20" => Ok(ModelKind::Resnet20),
+            "resnet32" => Ok(ModelKind::Resnet32),
+            "resnet44" => Ok(ModelKind::Resnet44),
+            "resnet56" => Ok(ModelKind::Resnet56),
             _ => Err(Error::invalid(
                 "model",
                 format!("unknown model {s:?} (known: {})", Self::NAMES),
@@ -38,6 +47,30 @@ impl ModelKind {
         match self {
             ModelKind::Lenet5 => "lenet5",
             ModelKind::Lenet5Caffe => "lenet5-caffe",
+            ModelKind::Resnet20 => "resnet20",
+            ModelKind::Resnet32 => "resnet32",
+            ModelKind::Resnet44 => "resnet44",
+            ModelKind::Resnet56 => "resnet56",
+        }
+    }
+
+    /// ResNet depth, `None` for the LeNets.
+    pub fn resnet_depth(self) -> Option<usize> {
+        match self {
+            ModelKind::Resnet20 => Some(20),
+            ModelKind::Resnet32 => Some(32),
+            ModelKind::Resnet44 => Some(44),
+            ModelKind::Resnet56 => Some(56),
+            _ => None,
+        }
+    }
+
+    /// The dataset the model is built for.
+    pub fn dataset(self) -> DatasetKind {
+        if self.resnet_depth().is_some() {
+            DatasetKind::Cifar10
+        } else {
+            DatasetKind::Mnist
         }
     }
 }
@@ -47,15 +80,17 @@ impl ModelKind {
 #[serde(rename_all = "kebab-case")]
 pub enum DatasetKind {
     Mnist,
+    Cifar10,
 }
 
 impl DatasetKind {
     pub fn parse(s: &str) -> Result<Self> {
         match s {
             "mnist" => Ok(DatasetKind::Mnist),
+            "cifar10" => Ok(DatasetKind::Cifar10),
             _ => Err(Error::invalid(
                 "dataset",
-                format!("unknown dataset {s:?} (known: mnist)"),
+                format!("unknown dataset {s:?} (known: mnist, cifar10)"),
             )),
         }
     }
@@ -63,6 +98,7 @@ impl DatasetKind {
     pub fn as_str(self) -> &'static str {
         match self {
             DatasetKind::Mnist => "mnist",
+            DatasetKind::Cifar10 => "cifar10",
         }
     }
 }
@@ -191,6 +227,17 @@ impl RunConfig {
             return bad(
                 "weight_decay",
                 format!("{} must be >= 0", self.weight_decay),
+            );
+        }
+        if self.model.dataset() != self.dataset {
+            return bad(
+                "dataset",
+                format!(
+                    "{} trains on {}, not {}",
+                    self.model.as_str(),
+                    self.model.dataset().as_str(),
+                    self.dataset.as_str()
+                ),
             );
         }
         if self.epochs == 0 {

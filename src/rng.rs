@@ -12,6 +12,7 @@ pub mod stream {
     pub const DEVICE: u64 = 0xde51ce;
     pub const WRITE: u64 = 0x3217e;
     pub const READ: u64 = 0x5ead;
+    pub const AUGMENT: u64 = 0xa06;
 }
 
 /// SplitMix64 finaliser: a good 64-bit mix, used to derive seeds from keys.

@@ -4,7 +4,7 @@
 
 mod common;
 
-use common::{gradcheck, random_tensor};
+use common::{gradcheck, gradcheck_with_kinks, random_tensor};
 use rram::nn::activation::Activation;
 use rram::nn::batch_norm::BatchNorm2d;
 use rram::nn::conv2d::Conv2dConfig;
@@ -205,5 +205,26 @@ fn whole_lenet5_gradient_at_fp32() {
                 g[i]
             );
         }
+    }
+}
+
+#[test]
+fn resnet_basic_block_gradients() {
+    // identity shortcut and the option-A shortcut (stride 2, 4 -> 8 channels, zero-padded)
+    use rram::nn::Layer;
+    use rram::nn::residual::BasicBlock;
+    for (c_in, c_out, stride) in [(4, 4, 1), (4, 8, 2)] {
+        let mut rng = Rng::new(12);
+        let mut block = BasicBlock::new("b", 0, c_in, c_out, stride, BitWidths::FP32, &mut rng);
+        // Shift both BNs' outputs to ~N(4, 1) so no ReLU sits near its kink (a central difference
+        // across a kink halves the slope); everything else — convs, BN statistics, the shortcut,
+        // the sum — is exercised as in training.
+        for p in block.params() {
+            if p.name.ends_with("beta") {
+                p.value.iter_mut().for_each(|v| *v = 4.0);
+            }
+        }
+        let x = random_tensor(vec![c_in, 3, 6, 6], &mut rng, -1.0, 1.0);
+        gradcheck_with_kinks(&mut block, &x, 1e-2, 2e-2, 60, 0.0);
     }
 }

@@ -10,6 +10,7 @@ use rram::crossbar::{AdcMode, CrossbarConfig, Hardware};
 pub fn apply_run_args(cfg: &mut RunConfig, a: &RunArgs) -> Result<()> {
     if let Some(m) = &a.model {
         cfg.model = ModelKind::parse(m)?;
+        cfg.dataset = cfg.model.dataset();
     }
     if let Some(d) = &a.dataset {
         cfg.dataset = DatasetKind::parse(d)?;
@@ -70,6 +71,18 @@ pub fn train_config(a: &TrainArgs) -> Result<RunConfig> {
         Some(p) => RunConfig::load(p)?,
         None => RunConfig::default(),
     };
+    // ResNet's recipe (spec §4) replaces LeNet's defaults; flags given still win.
+    if a.config.is_none()
+        && a.run
+            .model
+            .as_deref()
+            .is_some_and(|m| m.starts_with("resnet"))
+    {
+        cfg.lr = 0.1;
+        cfg.batch = 128;
+        cfg.weight_decay = 1e-4;
+        cfg.schedule = Schedule::Step;
+    }
     apply_run_args(&mut cfg, &a.run)?;
     if let Some(v) = a.epochs {
         cfg.epochs = v;

@@ -4,6 +4,7 @@
 
 pub mod geometry;
 pub mod lenet5;
+pub mod resnet;
 
 use crate::config::ModelKind;
 use crate::counters::LayerReport;
@@ -32,6 +33,7 @@ impl Model {
     pub fn build(kind: ModelKind, bits: BitWidths, fp32_first_last: bool, rng: &mut Rng) -> Self {
         let mut m = match kind {
             ModelKind::Lenet5 | ModelKind::Lenet5Caffe => lenet5::build(kind, bits, rng),
+            _ => resnet::build(kind, kind.resnet_depth().expect("a resnet"), bits, rng),
         };
         if fp32_first_last {
             m.set_first_last_fp32();

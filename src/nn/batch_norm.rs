@@ -80,7 +80,7 @@ impl Layer for BatchNorm2d {
         } else {
             1.0
         };
-        for (ch, (mean, var)) in stats.into_iter().enumerate() {
+        for (ch, &(mean, var)) in stats.iter().enumerate() {
             self.inv_std[ch] = 1.0 / (var + self.eps).sqrt();
             self.running_mean[ch] += self.momentum * (mean - self.running_mean[ch]);
             self.running_var[ch] += self.momentum * (var * unbias - self.running_var[ch]);

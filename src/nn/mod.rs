@@ -11,6 +11,7 @@ pub mod flatten;
 pub mod linear;
 pub mod loss;
 pub mod pool;
+pub mod residual;
 
 use crate::tensor::Tensor;
 pub use engine::MatrixCore;

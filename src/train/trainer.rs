@@ -5,7 +5,9 @@
 use crate::config::{DatasetKind, RunConfig};
 use crate::counters::CountersReport;
 use crate::crossbar::Hardware;
-use crate::data::{Dataset, batcher, mnist};
+use crate::data::augment::{CIFAR_MEAN, CIFAR_STD};
+use crate::data::batcher::Pipeline;
+use crate::data::{Dataset, batcher, cifar10, mnist};
 use crate::energy::preset::EnergyPreset;
 use crate::error::{Error, Result};
 use crate::models::Model;
@@ -61,6 +63,7 @@ impl Monitor for Silent {}
 pub fn load_data(cfg: &RunConfig) -> Result<(Dataset, Dataset, std::path::PathBuf)> {
     let splits = match cfg.dataset {
         DatasetKind::Mnist => mnist::load(cfg.data.as_deref())?,
+        DatasetKind::Cifar10 => cifar10::load(cfg.data.as_deref())?,
     };
     let (mut train, mut test, dir) = (splits.train, splits.test, splits.dir);
     if let Some(n) = cfg.train_limit {
@@ -70,6 +73,17 @@ pub fn load_data(cfg: &RunConfig) -> Result<(Dataset, Dataset, std::path::PathBu
         test.truncate(n);
     }
     Ok((train, test, dir))
+}
+
+/// The batch pipeline of a config: CIFAR-10 is augmented in training, and normalised when the
+/// input is not quantized (a quantized input is a DAC value in [0, 1]).
+pub fn pipeline(cfg: &RunConfig) -> Pipeline {
+    let cifar = cfg.dataset == DatasetKind::Cifar10;
+    Pipeline {
+        augment: cifar,
+        normalize: (cifar && cfg.bits.a.is_fp32()).then_some((CIFAR_MEAN, CIFAR_STD)),
+        seed: cfg.seed,
+    }
 }
 
 /// Build the model of a config with its seeded initial weights and calibrated scales.
@@ -83,14 +97,21 @@ pub fn init_model(cfg: &RunConfig, train: &Dataset) -> Model {
     let mut idx: Vec<u32> = (0..train.len() as u32).collect();
     Rng::keyed(cfg.seed, stream::CALIB, &[]).shuffle(&mut idx);
     idx.truncate(cfg.batch.max(256).min(train.len()));
-    let (x, _) = batcher::gather(train, &idx);
+    let (x, _) = pipeline(cfg).batch(train, &idx, 0, false);
     model.calibrate(x, cfg.init_output_std, cfg.seed);
     model
 }
 
 /// Test loss and accuracy. `step` is the training step the model has reached (arrays that must
 /// be reprogrammed with the latest weights key their write noise by it).
-pub fn evaluate(model: &mut Model, ds: &Dataset, batch: usize, seed: u64, step: u64) -> (f64, f64) {
+pub fn evaluate(
+    model: &mut Model,
+    ds: &Dataset,
+    pipe: &Pipeline,
+    batch: usize,
+    seed: u64,
+    step: u64,
+) -> (f64, f64) {
     let ctx = Ctx {
         train: false,
         step,
@@ -99,7 +120,7 @@ pub fn evaluate(model: &mut Model, ds: &Dataset, batch: usize, seed: u64, step: 
     let (mut correct, mut loss) = (0usize, 0f64);
     let idx: Vec<u32> = (0..ds.len() as u32).collect();
     for chunk in idx.chunks(batch) {
-        let (x, labels) = batcher::gather(ds, chunk);
+        let (x, labels) = pipe.batch(ds, chunk, 0, false);
         let logits = model.forward(x, &ctx);
         let out = softmax_cross_entropy(&logits, &labels);
         loss += out.loss as f64 * chunk.len() as f64;
@@ -143,6 +164,7 @@ fn train_in_pool(
     model.set_counters(&progress.counters);
 
     monitor.start(cfg, &data_dir, progress.epochs_done);
+    let pipe = pipeline(cfg);
     let per_epoch = train.len().div_ceil(cfg.batch) as u64;
     let total = per_epoch * cfg.epochs as u64;
     let mut diverged = false;
@@ -168,7 +190,7 @@ fn train_in_pool(
                 step: progress.step,
                 seed: cfg.seed,
             };
-            let (x, labels) = batcher::gather(&train, chunk);
+            let (x, labels) = pipe.batch(&train, chunk, epoch as u64, true);
             let logits = model.forward(x, &ctx);
             let out = softmax_cross_entropy(&logits, &labels);
             if !out.loss.is_finite() {
@@ -187,8 +209,14 @@ fn train_in_pool(
         let secs = t0.elapsed().as_secs_f64();
         progress.train_seconds += secs;
         progress.images += seen as u64;
-        let (test_loss, test_acc) =
-            evaluate(&mut model, &test, cfg.eval_batch, cfg.seed, progress.step);
+        let (test_loss, test_acc) = evaluate(
+            &mut model,
+            &test,
+            &pipe,
+            cfg.eval_batch,
+            cfg.seed,
+            progress.step,
+        );
         last_acc = test_acc;
         if diverged {
             break;

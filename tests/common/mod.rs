@@ -31,6 +31,20 @@ fn objective(layer: &mut dyn Layer, x: &Tensor, r: &[f32]) -> f64 {
 /// differences of J(x) = Σ r ⊙ y. `eps` is the step; `tol` the allowed error relative to the
 /// largest gradient magnitude. Checks at most `probes` coordinates of each tensor.
 pub fn gradcheck(layer: &mut dyn Layer, x: &Tensor, eps: f32, tol: f64, probes: usize) {
+    gradcheck_with_kinks(layer, x, eps, tol, probes, 0.0);
+}
+
+/// As `gradcheck`, for compositions with ReLUs inside (a residual block): a probe whose ±eps step
+/// crosses a ReLU kink sees the average of two slopes, so up to `kink_fraction` of the probes of
+/// each tensor may disagree; the rest must match.
+pub fn gradcheck_with_kinks(
+    layer: &mut dyn Layer,
+    x: &Tensor,
+    eps: f32,
+    tol: f64,
+    probes: usize,
+    kink_fraction: f64,
+) {
     let mut rng = Rng::new(99);
     let y = layer.forward(x.clone(), &TRAIN);
     let r: Vec<f32> = (0..y.len()).map(|_| rng.uniform_in(-1.0, 1.0)).collect();
@@ -38,17 +52,29 @@ pub fn gradcheck(layer: &mut dyn Layer, x: &Tensor, eps: f32, tol: f64, probes: 
     let grads: Vec<Vec<f32>> = layer.params().iter().map(|p| p.grad.clone()).collect();
 
     let check = |name: &str, analytic: &[f32], numeric: &dyn Fn(usize) -> f64| {
-        let scale = analytic.iter().fold(1e-3f64, |m, v| m.max(v.abs() as f64));
+        // floor: a gradient that is zero in theory (a scale before BN) reads as f32 noise
+        let scale = analytic.iter().fold(1e-2f64, |m, v| m.max(v.abs() as f64));
         let step = (analytic.len() / probes).max(1);
+        let (mut bad, mut total, mut first) = (0usize, 0usize, String::new());
         for i in (0..analytic.len()).step_by(step) {
             let num = numeric(i);
             let err = (num - analytic[i] as f64).abs() / scale;
-            assert!(
-                err < tol,
-                "{name}[{i}]: analytic {} vs numeric {num} (rel err {err:.2e})",
-                analytic[i]
-            );
+            total += 1;
+            // 1e-3 absolute: the f32 rounding of J divided by 2·eps
+            if err >= tol && (num - analytic[i] as f64).abs() >= 1e-3 {
+                bad += 1;
+                if first.is_empty() {
+                    first = format!(
+                        "{name}[{i}]: analytic {} vs numeric {num} (rel err {err:.2e})",
+                        analytic[i]
+                    );
+                }
+            }
         }
+        assert!(
+            bad as f64 <= kink_fraction * total as f64,
+            "{bad} of {total} probes disagree; first: {first}"
+        );
     };
 
     if !dx.is_empty() {

@@ -1,0 +1,187 @@
+//! `BasicBlock` (He et al. 2016, CIFAR variant): conv3×3 → BN → A → conv3×3 → BN, plus the
+//! option-A shortcut (identity; when the shape changes, take every other pixel and zero-pad the
+//! new channels, half on each side — no weights), then A after the sum. BN and the addition are
+//! digital ("others"); both convs are matrix layers (on the arrays under `--hardware rram`).
+
+use super::activation::Activation;
+use super::batch_norm::BatchNorm2d;
+use super::conv2d::{Conv2d, Conv2dConfig};
+use super::{Ctx, Layer, MatrixCore, ParamView};
+use crate::quant::BitWidths;
+use crate::rng::Rng;
+use crate::tensor::Tensor;
+
+pub struct BasicBlock {
+    name: String,
+    conv1: Conv2d,
+    bn1: BatchNorm2d,
+    act1: Activation,
+    conv2: Conv2d,
+    bn2: BatchNorm2d,
+    act_out: Activation,
+    c_in: usize,
+    c_out: usize,
+    stride: usize,
+    in_shape: Vec<usize>,
+}
+
+impl BasicBlock {
+    /// `index` keys the two convs' random streams (`index`, `index + 1`).
+    pub fn new(
+        name: &str,
+        index: u64,
+        c_in: usize,
+        c_out: usize,
+        stride: usize,
+        bits: BitWidths,
+        rng: &mut Rng,
+    ) -> Self {
+        let mut conv = |c_in, s, i| {
+            Conv2dConfig::new(c_in, c_out, 3)
+                .with_stride(s)
+                .with_pad(1)
+                .with_bias(false)
+                .init("conv", i, bits, rng)
+        };
+        let conv1 = conv(c_in, stride, index);
+        let conv2 = conv(c_out, 1, index + 1);
+        BasicBlock {
+            name: name.to_string(),
+            conv1,
+            bn1: BatchNorm2d::new("bn1", c_out),
+            act1: Activation::new("act1", bits.a),
+            conv2,
+            bn2: BatchNorm2d::new("bn2", c_out),
+            act_out: Activation::new("act", bits.a),
+            c_in,
+            c_out,
+            stride,
+            in_shape: Vec::new(),
+        }
+    }
+
+    /// Channel offset of the input inside the zero-padded shortcut.
+    fn pad(&self) -> usize {
+        (self.c_out - self.c_in) / 2
+    }
+
+    fn shortcut(&self, x: &Tensor, h_out: usize, w_out: usize) -> Vec<f32> {
+        let (n, h, w) = (x.dim(1), x.dim(2), x.dim(3));
+        if self.stride == 1 && self.c_in == self.c_out {
+            return x.data.clone();
+        }
+        let mut out = vec![0.0; self.c_out * n * h_out * w_out];
+        for c in 0..self.c_in {
+            for s in 0..n {
+                let src = &x.data[(c * n + s) * h * w..][..h * w];
+                let dst = &mut out[((c + self.pad()) * n + s) * h_out * w_out..][..h_out * w_out];
+                for y in 0..h_out {
+                    for xx in 0..w_out {
+                        dst[y * w_out + xx] = src[(y * self.stride) * w + xx * self.stride];
+                    }
+                }
+            }
+        }
+        out
+    }
+
+    fn shortcut_backward(&self, d: &[f32], n: usize, h_out: usize, w_out: usize) -> Vec<f32> {
+        if self.stride == 1 && self.c_in == self.c_out {
+            return d.to_vec();
+        }
+        let (h, w) = (self.in_shape[2], self.in_shape[3]);
+        let mut dx = vec![0.0; self.c_in * n * h * w];
+        for c in 0..self.c_in {
+            for s in 0..n {
+                let src = &d[((c + self.pad()) * n + s) * h_out * w_out..][..h_out * w_out];
+                let dst = &mut dx[(c * n + s) * h * w..][..h * w];
+                for y in 0..h_out {
+                    for xx in 0..w_out {
+                        dst[(y * self.stride) * w + xx * self.stride] += src[y * w_out + xx];
+                    }
+                }
+            }
+        }
+        dx
+    }
+}
+
+impl Layer for BasicBlock {
+    fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// # Shapes
+    /// `[c_in, n, h, w]` → `[c_out, n, h/stride, w/stride]`.
+    fn forward(&mut self, x: Tensor, ctx: &Ctx) -> Tensor {
+        self.in_shape = x.shape.clone();
+        let mut y = self.conv1.forward(x.clone(), ctx);
+        y = self.bn1.forward(y, ctx);
+        y = self.act1.forward(y, ctx);
+        y = self.conv2.forward(y, ctx);
+        let mut y = self.bn2.forward(y, ctx);
+        let short = self.shortcut(&x, y.dim(2), y.dim(3));
+        for (a, b) in y.data.iter_mut().zip(&short) {
+            *a += b;
+        }
+        if let Some(p) = y.pre_quant.as_mut() {
+            for (a, b) in p.iter_mut().zip(&short) {
+                *a += b;
+            }
+        }
+        self.act_out.forward(y, ctx)
+    }
+
+    fn backward(&mut self, dy: Tensor, ctx: &Ctx) -> Tensor {
+        let d_sum = self.act_out.backward(dy, ctx);
+        let (n, h_out, w_out) = (d_sum.dim(1), d_sum.dim(2), d_sum.dim(3));
+        let d_short = self.shortcut_backward(&d_sum.data, n, h_out, w_out);
+        let mut d = self.bn2.backward(d_sum, ctx);
+        d = self.conv2.backward(d, ctx);
+        d = self.act1.backward(d, ctx);
+        d = self.bn1.backward(d, ctx);
+        let mut dx = self.conv1.backward(d, ctx);
+        for (a, b) in dx.data.iter_mut().zip(&d_short) {
+            *a += b;
+        }
+        dx
+    }
+
+    fn params(&mut self) -> Vec<ParamView<'_>> {
+        let mut v = Vec::new();
+        for (prefix, ps) in [
+            ("conv1", self.conv1.params()),
+            ("bn1", self.bn1.params()),
+            ("conv2", self.conv2.params()),
+            ("bn2", self.bn2.params()),
+        ] {
+            for mut p in ps {
+                p.name = format!("{prefix}.{}", p.name);
+                v.push(p);
+            }
+        }
+        v
+    }
+
+    fn buffers(&mut self) -> Vec<(String, &mut Vec<f32>)> {
+        let mut v = Vec::new();
+        for (prefix, bs) in [
+            ("conv1", self.conv1.buffers()),
+            ("bn1", self.bn1.buffers()),
+            ("conv2", self.conv2.buffers()),
+            ("bn2", self.bn2.buffers()),
+        ] {
+            for (n, b) in bs {
+                v.push((format!("{prefix}.{n}"), b));
+            }
+        }
+        v
+    }
+
+    fn matrices(&mut self) -> Vec<(String, &mut MatrixCore)> {
+        vec![
+            (format!("{}.conv1", self.name), &mut self.conv1.core),
+            (format!("{}.conv2", self.name), &mut self.conv2.core),
+        ]
+    }
+}
