@@ -1,0 +1,110 @@
+//! Seeded shuffling into batches. The order of epoch `e` is a permutation drawn from the stream
+//! (seed, DATA, e), so a resumed run sees exactly the batches an uninterrupted one would.
+
+use super::Dataset;
+use crate::rng::{Rng, stream};
+use crate::tensor::Tensor;
+
+/// The sample order of one epoch.
+pub fn epoch_order(n: usize, seed: u64, epoch: u64) -> Vec<u32> {
+    let mut idx: Vec<u32> = (0..n as u32).collect();
+    Rng::keyed(seed, stream::DATA, &[epoch]).shuffle(&mut idx);
+    idx
+}
+
+/// Gather samples `idx` into a channel-major `[c, b, h, w]` tensor and their labels.
+pub fn gather(ds: &Dataset, idx: &[u32]) -> (Tensor, Vec<u8>) {
+    let (c, hw) = (ds.c, ds.h * ds.w);
+    let b = idx.len();
+    let mut x = vec![0.0; c * b * hw];
+    for (j, &i) in idx.iter().enumerate() {
+        let img = &ds.images[i as usize * c * hw..][..c * hw];
+        for ci in 0..c {
+            x[(ci * b + j) * hw..][..hw].copy_from_slice(&img[ci * hw..][..hw]);
+        }
+    }
+    let labels = idx.iter().map(|&i| ds.labels[i as usize]).collect();
+    (Tensor::new(vec![c, b, ds.h, ds.w], x), labels)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn order_is_a_seeded_permutation() {
+        let a = epoch_order(100, 1, 0);
+        assert_eq!(a, epoch_order(100, 1, 0));
+        assert_ne!(a, epoch_order(100, 1, 1));
+        let mut s = a.clone();
+        s.sort();
+        assert_eq!(s, (0..100).collect::<Vec<u32>>());
+    }
+
+    #[test]
+    fn gather_is_channel_major() {
+        let ds = Dataset {
+            images: (0..2 * 2 * 4).map(|v| v as f32).collect(), // 2 images, 2 channels, 2x2
+            labels: vec![3, 7],
+            c: 2,
+            h: 2,
+            w: 2,
+        };
+        let (x, l) = gather(&ds, &[1, 0]);
+        assert_eq!(x.shape, vec![2, 2, 2, 2]);
+        // channel 0 of image 1, channel 0 of image 0, channel 1 of image 1, channel 1 of image 0
+        assert_eq!(&x.data[..4], &[8.0, 9.0, 10.0, 11.0]);
+        assert_eq!(&x.data[4..8], &[0.0, 1.0, 2.0, 3.0]);
+        assert_eq!(&x.data[8..12], &[12.0, 13.0, 14.0, 15.0]);
+        assert_eq!(l, vec![7, 3]);
+    }
+}
+
+/// How a split becomes batches: CIFAR training images are padded, cropped and flipped
+/// (`augment`); images are normalised per channel when the network's input is not quantized.
+#[derive(Clone, Copy, Debug)]
+pub struct Pipeline {
+    pub augment: bool,
+    pub normalize: Option<([f32; 3], [f32; 3])>,
+    pub seed: u64,
+}
+
+impl Pipeline {
+    /// Batches as stored (MNIST).
+    pub fn plain(seed: u64) -> Self {
+        Pipeline {
+            augment: false,
+            normalize: None,
+            seed,
+        }
+    }
+
+    /// Samples `idx` of `ds` as a `[c, b, h, w]` batch; `train` turns augmentation on.
+    pub fn batch(&self, ds: &Dataset, idx: &[u32], epoch: u64, train: bool) -> (Tensor, Vec<u8>) {
+        let augment = self.augment && train;
+        if !augment && self.normalize.is_none() {
+            return gather(ds, idx);
+        }
+        let (c, h, w) = (ds.c, ds.h, ds.w);
+        let hw = h * w;
+        let b = idx.len();
+        let mut x = vec![0.0; c * b * hw];
+        for (j, &i) in idx.iter().enumerate() {
+            let src = &ds.images[i as usize * c * hw..][..c * hw];
+            let mut img = if augment {
+                let crop = super::augment::draw(self.seed, epoch, i as u64, 4);
+                super::augment::pad_crop_flip(src, c, h, w, crop)
+            } else {
+                src.to_vec()
+            };
+            if let Some((mean, std)) = &self.normalize {
+                super::augment::normalize(&mut img, &mean[..c], &std[..c]);
+            }
+            for ch in 0..c {
+                x[(ch * b + j) * hw..][..hw].copy_from_slice(&img[ch * hw..][..hw]);
+            }
+        }
+        let labels = idx.iter().map(|&i| ds.labels[i as usize]).collect();
+        (Tensor::new(vec![c, b, h, w], x), labels)
+    }
+}

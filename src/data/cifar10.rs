@@ -1,0 +1,246 @@
+//! CIFAR-10 in the formats users have: the official binary release (`data_batch_{1..5}.bin`,
+//! `test_batch.bin`, optionally inside `cifar-10-batches-bin/`; records of one label byte and
+//! 1024 R, 1024 G, 1024 B bytes, row-major), a class-folder image tree (`train/<class>/*.jpg|png`,
+//! `test/<class>/…`), or such a tree inside a `.tar.gz` (read as a stream, nothing extracted).
+//! Images decode with the `image` crate; every image must be 32×32.
+
+use super::{Dataset, Splits, locate};
+use crate::error::{Error, Result};
+use flate2::read::GzDecoder;
+use std::io::Read;
+use std::path::{Path, PathBuf};
+
+/// Class names in label order.
+pub const CLASSES: [&str; 10] = [
+    "airplane",
+    "automobile",
+    "bird",
+    "cat",
+    "deer",
+    "dog",
+    "frog",
+    "horse",
+    "ship",
+    "truck",
+];
+const SIDE: usize = 32;
+const RECORD: usize = 1 + 3 * SIDE * SIDE;
+
+fn empty() -> Dataset {
+    Dataset {
+        images: Vec::new(),
+        labels: Vec::new(),
+        c: 3,
+        h: SIDE,
+        w: SIDE,
+    }
+}
+
+/// Parse binary-format records and append them to `ds`.
+pub fn parse_binary(bytes: &[u8], path: &Path, ds: &mut Dataset) -> Result<()> {
+    if bytes.is_empty() || !bytes.len().is_multiple_of(RECORD) {
+        return Err(Error::format(
+            path,
+            format!(
+                "{} bytes is not a whole number of {RECORD}-byte CIFAR-10 records",
+                bytes.len()
+            ),
+        ));
+    }
+    for (i, rec) in bytes.chunks_exact(RECORD).enumerate() {
+        if rec[0] > 9 {
+            return Err(Error::format(
+                path,
+                format!("record {i} has label {}, expected 0..9", rec[0]),
+            ));
+        }
+        ds.labels.push(rec[0]);
+        ds.images.extend(rec[1..].iter().map(|&b| b as f32 / 255.0));
+    }
+    Ok(())
+}
+
+/// Decode one image file's bytes into channel-planar floats (must be 32×32).
+fn decode(bytes: &[u8], name: &str, path: &Path) -> Result<Vec<f32>> {
+    let img = image::load_from_memory(bytes)
+        .map_err(|e| Error::format(path, format!("{name}: cannot decode image: {e}")))?
+        .to_rgb8();
+    if img.width() as usize != SIDE || img.height() as usize != SIDE {
+        return Err(Error::format(
+            path,
+            format!(
+                "{name}: {}x{} image, expected 32x32",
+                img.width(),
+                img.height()
+            ),
+        ));
+    }
+    let mut out = vec![0.0; 3 * SIDE * SIDE];
+    for (i, px) in img.pixels().enumerate() {
+        for ch in 0..3 {
+            out[ch * SIDE * SIDE + i] = px[ch] as f32 / 255.0;
+        }
+    }
+    Ok(out)
+}
+
+/// (split, label) of a tree path like `train/cat/0001.jpg` (any leading folders allowed).
+fn classify(rel: &str) -> Option<(&'static str, u8)> {
+    let parts: Vec<&str> = rel.split('/').filter(|p| !p.is_empty()).collect();
+    if parts.len() < 3 {
+        return None;
+    }
+    let n = parts.len();
+    let file = parts[n - 1].to_ascii_lowercase();
+    if !(file.ends_with(".jpg") || file.ends_with(".jpeg") || file.ends_with(".png")) {
+        return None;
+    }
+    let label = CLASSES.iter().position(|c| *c == parts[n - 2])? as u8;
+    match parts[n - 3] {
+        "train" => Some(("train", label)),
+        "test" => Some(("test", label)),
+        _ => None,
+    }
+}
+
+/// Samples in a deterministic order that interleaves the classes: by file name, then label
+/// (`0000.jpg` of every class, then `0001.jpg` …), so the first N images (`--train-limit`) hold
+/// every class, as in the official binary batches.
+fn finish(mut items: Vec<(String, u8, Vec<f32>)>) -> Dataset {
+    let file = |p: &str| p.rsplit('/').next().unwrap_or(p).to_string();
+    items.sort_by(|a, b| file(&a.0).cmp(&file(&b.0)).then(a.1.cmp(&b.1)));
+    let mut ds = empty();
+    for (_, l, img) in items {
+        ds.labels.push(l);
+        ds.images.extend(img);
+    }
+    ds
+}
+
+/// Read a class-folder tree from a `.tar.gz`.
+pub fn load_tar_gz(path: &Path) -> Result<(Dataset, Dataset)> {
+    let f = std::fs::File::open(path).map_err(|e| Error::io(path, e))?;
+    let mut ar = tar::Archive::new(GzDecoder::new(std::io::BufReader::new(f)));
+    let (mut train, mut test) = (Vec::new(), Vec::new());
+    let entries = ar
+        .entries()
+        .map_err(|e| Error::format(path, format!("not a tar.gz archive: {e}")))?;
+    for entry in entries {
+        let mut entry = entry.map_err(|e| Error::format(path, format!("corrupt archive: {e}")))?;
+        let name = entry
+            .path()
+            .map_err(|e| Error::format(path, e.to_string()))?
+            .to_string_lossy()
+            .into_owned();
+        let Some((split, label)) = classify(&name) else {
+            continue;
+        };
+        let mut bytes = Vec::new();
+        entry
+            .read_to_end(&mut bytes)
+            .map_err(|e| Error::format(path, format!("{name}: {e}")))?;
+        let img = decode(&bytes, &name, path)?;
+        if split == "train" {
+            &mut train
+        } else {
+            &mut test
+        }
+        .push((name, label, img));
+    }
+    Ok((finish(train), finish(test)))
+}
+
+/// Read a class-folder tree from disk (`dir/train/<class>/…`, `dir/test/<class>/…`).
+pub fn load_tree(dir: &Path) -> Result<(Dataset, Dataset)> {
+    let mut out = [Vec::new(), Vec::new()];
+    for (k, split) in ["train", "test"].iter().enumerate() {
+        for (label, class) in CLASSES.iter().enumerate() {
+            let d = dir.join(split).join(class);
+            let Ok(rd) = std::fs::read_dir(&d) else {
+                continue;
+            };
+            for e in rd {
+                let p = e.map_err(|e| Error::io(&d, e))?.path();
+                let rel = format!(
+                    "{split}/{class}/{}",
+                    p.file_name().unwrap_or_default().to_string_lossy()
+                );
+                if classify(&rel).is_none() {
+                    continue;
+                }
+                let bytes = std::fs::read(&p).map_err(|e| Error::io(&p, e))?;
+                out[k].push((rel.clone(), label as u8, decode(&bytes, &rel, &p)?));
+            }
+        }
+    }
+    let [train, test] = out;
+    Ok((finish(train), finish(test)))
+}
+
+/// Read the official binary batches from `dir`.
+pub fn load_binary(dir: &Path) -> Result<(Dataset, Dataset)> {
+    let mut train = empty();
+    for i in 1..=5 {
+        let p = dir.join(format!("data_batch_{i}.bin"));
+        let bytes = std::fs::read(&p).map_err(|e| Error::io(&p, e))?;
+        parse_binary(&bytes, &p, &mut train)?;
+    }
+    let p = dir.join("test_batch.bin");
+    let mut test = empty();
+    parse_binary(
+        &std::fs::read(&p).map_err(|e| Error::io(&p, e))?,
+        &p,
+        &mut test,
+    )?;
+    Ok((train, test))
+}
+
+/// Which format a folder holds, if any.
+fn source(dir: &Path) -> Option<PathBuf> {
+    let bin = dir.join("cifar-10-batches-bin");
+    for d in [bin, dir.to_path_buf()] {
+        if d.join("data_batch_1.bin").is_file() {
+            return Some(d);
+        }
+    }
+    if dir.join("train").join(CLASSES[0]).is_dir() {
+        return Some(dir.to_path_buf());
+    }
+    std::fs::read_dir(dir)
+        .ok()?
+        .flatten()
+        .map(|e| e.path())
+        .find(|p| {
+            p.to_string_lossy().ends_with(".tar.gz")
+                && p.file_name()
+                    .is_some_and(|n| n.to_string_lossy().contains("cifar"))
+        })
+}
+
+/// Find CIFAR-10 (see `super::candidate_dirs`) and load both splits.
+pub fn load(explicit: Option<&Path>) -> Result<Splits> {
+    let dir = locate(explicit, "cifar10", |d| source(d).is_some())?;
+    let src = source(&dir).expect("located");
+    let (train, test) = if src.is_file() {
+        load_tar_gz(&src)?
+    } else if src.join("data_batch_1.bin").is_file() {
+        load_binary(&src)?
+    } else {
+        load_tree(&src)?
+    };
+    if train.is_empty() || test.is_empty() {
+        return Err(Error::format(
+            &src,
+            format!(
+                "found {} training and {} test images",
+                train.len(),
+                test.len()
+            ),
+        ));
+    }
+    Ok(Splits {
+        train,
+        test,
+        dir: src,
+    })
+}
