@@ -361,7 +361,7 @@ impl TiledMatrix {
     }
 
     /// Backprop part 1: `g` is `[cols, p]` (G-bit errors), returns `Wᵀ·g` as `[rows, p]`, each
-    /// array's rows read by `adc_bits` ADCs.
+    /// array's rows read by `adc_bits` ADCs. `dx` is a buffer to reuse (any contents).
     #[allow(clippy::too_many_arguments)]
     pub fn backward(
         &mut self,
@@ -373,6 +373,7 @@ impl TiledMatrix {
         seed: u64,
         step: u64,
         c: &mut OpCounts,
+        mut dx: Vec<f32>,
     ) -> Vec<f32> {
         let (rows, cols) = (self.rows, self.cols);
         let (nrb, ncb) = self.grid();
@@ -392,7 +393,8 @@ impl TiledMatrix {
                 output::quantize_with_range(part, adc_bits, s);
             }
         };
-        let mut dx = vec![0.0; rows * p];
+        dx.clear();
+        dx.resize(rows * p, 0.0);
         let mut part = Vec::new();
         for rb in 0..nrb {
             let (r0, r1) = self.block(rb, self.cfg.tile_rows, rows);

@@ -92,7 +92,10 @@ impl Layer for Conv2d {
         let col = if g.k_h == 1 && g.stride == 1 && g.pad == 0 {
             x.data // a 1×1 conv reads its input as the column matrix directly
         } else {
-            let mut col = vec![0.0; g.rows() * g.cols()];
+            // Reuse last step's column matrix (im2col overwrites every value): a fresh
+            // allocation of this size is zero pages the kernel must fault in at every step.
+            let mut col = self.core.take_input_buffer();
+            col.resize(g.rows() * g.cols(), 0.0);
             im2col(&x.data, &g, &mut col);
             col
         };
@@ -115,6 +118,7 @@ impl Layer for Conv2d {
         }
         let mut dx = vec![0.0; g.c_in * g.n * g.h_in * g.w_in];
         col2im(&dcol, &g, &mut dx);
+        self.core.recycle(dcol);
         Tensor::new(shape, dx)
     }
 

@@ -62,6 +62,8 @@ pub struct MatrixCore {
     x: Vec<f32>,
     /// CO(W_q·x) of the last training forward: the gradient of α.
     co_q: Vec<f32>,
+    /// A buffer handed back by the layer (`recycle`) for the next dJ/dx.
+    scratch: Vec<f32>,
     /// Where the CO straight-through estimator passes (values inside the ADC range); `None`
     /// when all do.
     co_pass: Option<Vec<u8>>,
@@ -107,6 +109,7 @@ impl MatrixCore {
             x: Vec::new(),
             co_q: Vec::new(),
             co_pass: None,
+            scratch: Vec::new(),
             n: 0,
             positions: 0,
         }
@@ -121,6 +124,17 @@ impl MatrixCore {
             Some(b) => Bits::from_u32(b).unwrap_or(self.bits.co),
             None => self.bits.co,
         };
+    }
+
+    /// The input matrix kept from the last training step, to be refilled by the next one
+    /// (empty after an evaluation pass).
+    pub fn take_input_buffer(&mut self) -> Vec<f32> {
+        std::mem::take(&mut self.x)
+    }
+
+    /// Give back a dJ/dx buffer once it has been consumed, for the next backward.
+    pub fn recycle(&mut self, buf: Vec<f32>) {
+        self.scratch = buf;
     }
 
     /// The digital output scale α.
@@ -362,9 +376,11 @@ impl MatrixCore {
                 ctx.seed,
                 ctx.step,
                 &mut self.counters.backprop1,
+                std::mem::take(&mut self.scratch),
             );
         }
-        let mut dx = vec![0.0; rows * p];
+        let mut dx = std::mem::take(&mut self.scratch);
+        dx.resize(rows * p, 0.0); // overwritten by the product
         matmul(
             &mut dx,
             &self.w_q,
