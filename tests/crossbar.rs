@@ -168,6 +168,7 @@ fn transposed_read_equals_w_transpose_times_e() {
             1,
             0,
             &mut OpCounts::default(),
+            vec![7.0; 3], // a reused buffer with stale contents
         );
         let mut want = vec![0.0; 37 * 6];
         reference::matmul(&mut want, &w_q, Trans::Yes, &e, Trans::No, 37, 6, 21, false);
