@@ -139,9 +139,9 @@ pub struct RunConfig {
     pub dataset: DatasetKind,
     /// Bit-widths A,CO,W,G (1..16, 32 = fp32). Default `4,4,4,4`, the paper's headline setting.
     pub bits: BitWidths,
-    /// How the CO (ADC) range is set from a batch: `max` (spec §2) or `mean:K` (K·mean|co|).
-    /// Default `mean:3`: with `max`, a 2-bit ADC reads almost every output as zero (see
-    /// docs/results.md).
+    /// How the CO (ADC) range is set from a batch: `max` (spec §2), `mean:K` (K·mean|co|) or
+    /// `auto` (K by bit-width: 1.5 at 2 bits, 2.3 at 3, 3 from 4 on). Default `auto`: with
+    /// `max`, a 2-bit ADC reads almost every output as zero (see docs/results.md).
     pub co_range: CoRange,
     /// Grid of the stochastic G quantizer: `dorefa` (spec §2) or `mid-tread` (with a zero
     /// level). Default `mid-tread` (see docs/results.md for the measured difference).
@@ -191,7 +191,7 @@ impl Default for RunConfig {
             model: ModelKind::Lenet5,
             dataset: DatasetKind::Mnist,
             bits: BitWidths::uniform(4),
-            co_range: CoRange::MeanAbs(3.0),
+            co_range: CoRange::Auto,
             g_rounding: GRounding::MidTread,
             epochs: 20,
             batch: 64,

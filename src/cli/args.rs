@@ -79,7 +79,7 @@ pub struct RunArgs {
     /// Bit-widths A,CO,W,G, each 1..16 or 32 (= fp32), e.g. 4,4,4,4.
     #[arg(long)]
     pub bits: Option<String>,
-    /// ADC range rule: max (s = max|co|) or mean:K (s = K·mean|co|).
+    /// ADC range rule: auto (default), max (s = max|co|) or mean:K (s = K·mean|co|).
     #[arg(long)]
     pub co_range: Option<String>,
     /// G rounding grid: dorefa (no zero level) or mid-tread (with a zero level).

@@ -22,6 +22,21 @@ pub enum CoRange {
     Max,
     /// `s = K·mean|co|`: the range follows the bulk of the values; outliers clip.
     MeanAbs(f32),
+    /// `s = K(k)·mean|co|` with K chosen by bit-width: the MSE-optimal uniform quantizer of a
+    /// Gaussian (Max 1960) puts a 3-level (k = 2) ADC's range at 1.22σ ≈ 1.5·mean|co| and a
+    /// 7-level (k = 3) one at ≈ 1.86σ ≈ 2.3·mean|co|; from k = 4 (2.4σ ≈ 3·mean|co|) on, K = 3.
+    Auto,
+}
+
+impl CoRange {
+    /// The multiple of mean|co| that `Auto` uses at `k` bits.
+    pub fn auto_factor(k: u8) -> f32 {
+        match k {
+            2 => 1.5,
+            3 => 2.3,
+            _ => 3.0,
+        }
+    }
 }
 
 impl fmt::Display for CoRange {
@@ -29,6 +44,7 @@ impl fmt::Display for CoRange {
         match self {
             CoRange::Max => write!(f, "max"),
             CoRange::MeanAbs(k) => write!(f, "mean:{k}"),
+            CoRange::Auto => write!(f, "auto"),
         }
     }
 }
@@ -44,6 +60,7 @@ impl FromStr for CoRange {
         };
         match s.split_once(':') {
             None if s == "max" => Ok(CoRange::Max),
+            None if s == "auto" => Ok(CoRange::Auto),
             Some(("mean", k)) => {
                 let k: f32 = k.parse().map_err(|_| bad())?;
                 if k.is_finite() && k > 0.0 {
@@ -166,6 +183,7 @@ pub fn batch_range(co: &[f32], bits: Bits, rule: CoRange) -> f32 {
             .map(|xs| xs.iter().fold(0f32, |m, v| m.max(v.abs())))
             .reduce(|| 0.0, f32::max),
         (Bits::K(_), CoRange::MeanAbs(k)) => k * mean_abs(co),
+        (Bits::K(k), CoRange::Auto) => CoRange::auto_factor(k) * mean_abs(co),
     }
 }
 
@@ -234,6 +252,17 @@ mod tests {
             CoRange::MeanAbs(2.5)
         );
         assert_eq!("max".parse::<CoRange>().unwrap(), CoRange::Max);
+        assert_eq!("auto".parse::<CoRange>().unwrap(), CoRange::Auto);
+        // auto is mean:1.5 at 2 bits, mean:2.3 at 3, mean:3 from 4 bits on — to the last bit
+        let co: Vec<f32> = (0..50).map(|i| ((i * 37) % 23) as f32 - 11.0).collect();
+        for (k, m) in [(2u8, 1.5f32), (3, 2.3), (4, 3.0), (8, 3.0)] {
+            let (mut a, mut b) = (co.clone(), co.clone());
+            assert_eq!(
+                quantize(&mut a, Bits::K(k), CoRange::Auto),
+                quantize(&mut b, Bits::K(k), CoRange::MeanAbs(m))
+            );
+            assert_eq!(a, b);
+        }
         for bad in ["mean", "mean:0", "mean:-1", "min", "mean:x"] {
             assert!(bad.parse::<CoRange>().is_err(), "{bad}");
         }
