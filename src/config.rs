@@ -288,6 +288,14 @@ impl RunConfig {
         Ok(cfg)
     }
 
+    /// The write disturbance the run actually had ("–" in ideal mode, which has no cells).
+    pub fn disturb_label(&self) -> String {
+        match self.hardware {
+            Hardware::Rram => self.crossbar.disturb.to_string(),
+            Hardware::Ideal => "–".into(),
+        }
+    }
+
     pub fn to_toml(&self) -> String {
         toml::to_string(self).expect("RunConfig always serializes")
     }

@@ -263,7 +263,7 @@ pub fn tradeoff(a: TradeoffArgs) -> Result<()> {
             "| {d} | {} | {} | {} | {:.4} | {} | {:.3} | {src} | {} |",
             cfg.hardware.as_str(),
             cfg.bits,
-            cfg.crossbar.disturb,
+            cfg.disturb_label(),
             s.test_accuracy,
             s.diverged,
             e,

@@ -275,7 +275,7 @@ pub fn runs(a: RunsArgs) -> Result<()> {
             e.name,
             e.config.hardware.as_str(),
             e.config.bits,
-            e.config.crossbar.disturb,
+            e.config.disturb_label(),
             e.config.seed,
             e.summary.test_accuracy,
             e.summary.best_test_accuracy,
