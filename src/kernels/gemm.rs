@@ -119,12 +119,6 @@ pub fn matmul(
     accumulate: bool,
 ) {
     assert_eq!(
-        c.len(),
-        m * n,
-        "gemm: c has {} values, want {m}×{n}",
-        c.len()
-    );
-    assert_eq!(
         a.len(),
         m * k,
         "gemm: a has {} values, want {m}×{k}",
@@ -136,55 +130,32 @@ pub fn matmul(
         "gemm: b has {} values, want {k}×{n}",
         b.len()
     );
-    if m == 0 || n == 0 {
-        return;
-    }
-    if k == 0 {
-        if !accumulate {
-            c.fill(0.0);
-        }
-        return;
-    }
-    // (row stride, column stride) of each operand as read.
-    let (a_rs, a_cs) = match ta {
-        Trans::No => (k as isize, 1),
-        Trans::Yes => (1, m as isize),
+    // a transposed operand is the same data read with its strides swapped
+    let a = match ta {
+        Trans::No => View {
+            data: a,
+            rs: k,
+            cs: 1,
+        },
+        Trans::Yes => View {
+            data: a,
+            rs: 1,
+            cs: m,
+        },
     };
-    let (b_rs, b_cs) = match tb {
-        Trans::No => (n as isize, 1),
-        Trans::Yes => (1, k as isize),
+    let b = match tb {
+        Trans::No => View {
+            data: b,
+            rs: n,
+            cs: 1,
+        },
+        Trans::Yes => View {
+            data: b,
+            rs: 1,
+            cs: k,
+        },
     };
-    let threads = rayon::current_num_threads();
-    let par = if threads > 1 && m * n * k >= PARALLEL_MIN_MACS {
-        Parallelism::Rayon(threads)
-    } else {
-        Parallelism::None
-    };
-    // SAFETY: the asserts above guarantee every index the strides reach lies inside its slice,
-    // and `c` does not alias `a` or `b` (it is a unique borrow).
-    unsafe {
-        gemm::gemm(
-            m,
-            n,
-            k,
-            c.as_mut_ptr(),
-            1,
-            n as isize,
-            accumulate,
-            a.as_ptr(),
-            a_cs,
-            a_rs,
-            b.as_ptr(),
-            b_cs,
-            b_rs,
-            1.0,
-            1.0,
-            false,
-            false,
-            false,
-            par,
-        );
-    }
+    matmul_view(c, a, b, m, n, k, accumulate);
 }
 
 #[cfg(test)]
