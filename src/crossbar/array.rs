@@ -44,6 +44,9 @@ pub struct TiledMatrix {
     /// Digital scale of the current weights (1 for k ≥ 2, mean|w| for k = 1, max|w| for fp32).
     scale: f32,
     w_eff: Vec<f32>,
+    /// Whether `w_eff` matches the cells (false after the cell state was handed out, e.g. to a
+    /// checkpoint load; `program` then recomputes every weight, not only the written ones).
+    pub w_eff_valid: bool,
     /// Running ADC range per array in the forward direction (evaluation), row-block-major.
     pub fwd_range: Vec<f32>,
 }
@@ -92,6 +95,7 @@ impl TiledMatrix {
             gain_pos,
             gain_neg,
             scale: 1.0,
+            w_eff_valid: false,
             fwd_range: vec![0.0; rb * cb],
         }
     }
@@ -164,7 +168,9 @@ impl TiledMatrix {
             Bits::K(1) => (max_abs, Some(1.0f32)),
             Bits::K(_) => (1.0, w_bits.levels()),
         };
+        let refresh_all = !self.w_eff_valid || scale != self.scale;
         self.scale = scale;
+        self.w_eff_valid = true;
         let target = |v: f32| -> (f32, f32) {
             match levels {
                 Some(l) => {
@@ -200,6 +206,7 @@ impl TiledMatrix {
                 for r in 0..rows {
                     let i = col * rows + r;
                     let (np, nn) = target(wq[r]);
+                    let before = writes;
                     for (t_old, u, t_new, f, g) in [
                         (&mut tp[r], &mut up[r], np, fp, gp),
                         (&mut tn[r], &mut un[r], nn, fnn, gn),
@@ -214,7 +221,9 @@ impl TiledMatrix {
                             *u = (u_min + t_new) * gain * (1.0 + disturb.sample(&mut rng));
                         }
                     }
-                    we[r] = (up[r] - un[r]) * scale;
+                    if refresh_all || writes != before {
+                        we[r] = (up[r] - un[r]) * scale;
+                    }
                 }
                 writes
             })
@@ -269,9 +278,11 @@ impl TiledMatrix {
         let w = self.read_weights(seed, step, 0);
         let mut y = vec![0.0; cols * p];
         let mut pass: Option<Vec<u8>> = None;
-        let mut adc = |part: &mut [f32], t: usize, c0: usize, pass: &mut Option<Vec<u8>>| {
+        // The ADC range of array `t` for this batch (training: from the batch, also updating the
+        // running range and the straight-through mask; evaluation: the running range).
+        let mut range = |part: &[f32], t: usize, c0: usize, pass: &mut Option<Vec<u8>>| -> f32 {
             if co_bits.is_fp32() {
-                return;
+                return 0.0;
             }
             let running = ranges[t];
             let s = if train || running == 0.0 {
@@ -292,7 +303,7 @@ impl TiledMatrix {
                     }
                 }
             }
-            output::quantize_with_range(part, co_bits, s);
+            s
         };
         match self.cfg.adc {
             AdcMode::FullSum => {
@@ -300,7 +311,8 @@ impl TiledMatrix {
                 if keep_raw {
                     raw.copy_from_slice(&y);
                 }
-                adc(&mut y, 0, 0, &mut pass);
+                let s = range(&y, 0, 0, &mut pass);
+                output::quantize_with_range(&mut y, co_bits, s);
             }
             AdcMode::PerTile => {
                 let mut part = Vec::new();
@@ -316,7 +328,8 @@ impl TiledMatrix {
                             if keep_raw {
                                 raw.copy_from_slice(yb);
                             }
-                            adc(yb, t, c0, &mut pass);
+                            let s = range(yb, t, c0, &mut pass);
+                            output::quantize_with_range(yb, co_bits, s);
                             continue;
                         }
                         part.resize((c1 - c0) * p, 0.0);
@@ -335,8 +348,8 @@ impl TiledMatrix {
                                 .zip(&part)
                                 .for_each(|(a, b)| *a += b);
                         }
-                        adc(&mut part, t, c0, &mut pass);
-                        yb.iter_mut().zip(&part).for_each(|(a, b)| *a += b);
+                        let s = range(&part, t, c0, &mut pass);
+                        output::accumulate_read(yb, &part, co_bits, s, 1.0);
                     }
                 }
             }
@@ -387,12 +400,7 @@ impl TiledMatrix {
         } else {
             vec![(Cow::Borrowed(g), 1.0)]
         };
-        let adc = |part: &mut [f32]| {
-            if !adc_bits.is_fp32() {
-                let s = output::batch_range(part, adc_bits, rule);
-                output::quantize_with_range(part, adc_bits, s);
-            }
-        };
+        let range = |part: &[f32]| output::batch_range(part, adc_bits, rule);
         dx.clear();
         dx.resize(rows * p, 0.0);
         let mut part = Vec::new();
@@ -402,7 +410,7 @@ impl TiledMatrix {
             for (gs, sign) in &split {
                 if nrb == 1 && ncb == 1 && !two_phase {
                     matmul(dxb, &w, Trans::Yes, gs, Trans::No, rows, p, cols, false);
-                    adc(dxb);
+                    output::quantize_with_range(dxb, adc_bits, range(dxb));
                     continue;
                 }
                 for cb in 0..ncb {
@@ -417,8 +425,7 @@ impl TiledMatrix {
                         c1 - c0,
                         false,
                     );
-                    adc(&mut part);
-                    dxb.iter_mut().zip(&part).for_each(|(a, b)| *a += sign * b);
+                    output::accumulate_read(dxb, &part, adc_bits, range(&part), *sign);
                 }
             }
         }

@@ -400,6 +400,7 @@ impl MatrixCore {
     pub fn buffers(&mut self) -> Vec<(String, &mut Vec<f32>)> {
         let mut v = vec![("co_range".to_string(), &mut self.co_range)];
         if let Some(x) = self.xbar.as_mut() {
+            x.w_eff_valid = false; // the caller may overwrite the cells (checkpoint load)
             v.push(("xbar.target_pos".into(), &mut x.target_pos));
             v.push(("xbar.target_neg".into(), &mut x.target_neg));
             v.push(("xbar.cond_pos".into(), &mut x.u_pos));

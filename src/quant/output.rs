@@ -166,6 +166,20 @@ pub fn quantize_with_range(co: &mut [f32], bits: Bits, s: f32) {
     });
 }
 
+/// `dst += sign · ADC(part)` with range `s`: an array's converted partial sums added into the
+/// digital accumulator in one pass (the same arithmetic as quantizing `part` first).
+pub fn accumulate_read(dst: &mut [f32], part: &[f32], bits: Bits, s: f32, sign: f32) {
+    assert_eq!(dst.len(), part.len());
+    let adc = Adc::new(bits, s);
+    dst.par_chunks_mut(CHUNK)
+        .zip(part.par_chunks(CHUNK))
+        .for_each(|(ds, ps)| {
+            for (d, &v) in ds.iter_mut().zip(ps) {
+                *d += sign * adc.read(v);
+            }
+        });
+}
+
 /// Quantize one layer's outputs in place; the range comes from this batch. Returns `s`.
 pub fn quantize(co: &mut [f32], bits: Bits, rule: CoRange) -> f32 {
     let s = batch_range(co, bits, rule);
