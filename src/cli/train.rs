@@ -25,8 +25,15 @@ impl Monitor for Bars {
         } else {
             String::new()
         };
+        let hw = match cfg.hardware {
+            rram::crossbar::Hardware::Rram => format!(
+                "{}x{} RRAM arrays, write disturbance {}",
+                cfg.crossbar.tile_rows, cfg.crossbar.tile_cols, cfg.crossbar.disturb
+            ),
+            rram::crossbar::Hardware::Ideal => "ideal (software) quantization".into(),
+        };
         eprintln!(
-            "rram train: {} on {} ({}) at A,CO,W,G = {}, {} epochs, batch {}, lr {}, seed {}, {} threads -> {}{from}",
+            "rram train: {} on {} ({}) at A,CO,W,G = {} on {hw}, {} epochs, batch {}, lr {}, seed {}, {} threads -> {}{from}",
             cfg.model.as_str(),
             cfg.dataset.as_str(),
             data.display(),

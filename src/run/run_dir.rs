@@ -48,7 +48,9 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
     {
         use std::os::unix::fs::PermissionsExt;
         let perm = std::fs::Permissions::from_mode(0o644);
-        tmp.as_file().set_permissions(perm).map_err(|e| Error::io(path, e))?;
+        tmp.as_file()
+            .set_permissions(perm)
+            .map_err(|e| Error::io(path, e))?;
     }
     tmp.persist(path).map_err(|e| Error::io(path, e.error))?;
     Ok(())
