@@ -40,11 +40,11 @@ const CROSSBAR_KEYS: [&str; 9] = [
     "tile_cols",
 ];
 
-fn crossbar(t: &mut toml::Table) -> &mut toml::Table {
+fn crossbar(t: &mut toml::Table) -> Result<&mut toml::Table> {
     t.entry("crossbar")
         .or_insert_with(|| toml::Value::Table(toml::Table::new()))
         .as_table_mut()
-        .expect("crossbar is a table")
+        .ok_or_else(|| Error::invalid("crossbar", "must be a table ([crossbar])"))
 }
 
 /// Put `key = value` where it belongs in a config table (shortcuts go into `[crossbar]`).
@@ -54,11 +54,11 @@ fn place(t: &mut toml::Table, key: &str, value: toml::Value) -> Result<()> {
             .as_str()
             .ok_or_else(|| Error::invalid("xbar", "must be a string like \"128x128\""))?;
         let (r, c) = CrossbarConfig::parse_size(s)?;
-        let x = crossbar(t);
+        let x = crossbar(t)?;
         x.insert("tile_rows".into(), toml::Value::Integer(r as i64));
         x.insert("tile_cols".into(), toml::Value::Integer(c as i64));
     } else if CROSSBAR_KEYS.contains(&key) {
-        crossbar(t).insert(key.into(), value);
+        crossbar(t)?.insert(key.into(), value);
     } else {
         t.insert(key.into(), value);
     }
@@ -173,5 +173,6 @@ mod tests {
         assert!(e.contains("lr--1.0") || e.contains("lr"), "{e}");
         assert!(expand("[axes]\nseed = []\n").is_err());
         assert!(expand("bogus_key = 3\n").is_err());
+        assert!(expand("crossbar = 3\n[axes]\ndisturb = [\"none\"]\n").is_err());
     }
 }
