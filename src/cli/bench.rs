@@ -103,6 +103,13 @@ pub fn run(a: BenchArgs) -> Result<()> {
         train_limit: Some(64 * cfg.batch),
         ..cfg.clone()
     })?;
+    if train.len() < cfg.batch {
+        anyhow::bail!(
+            "invalid batch: {} is larger than the {} training images",
+            cfg.batch,
+            train.len()
+        );
+    }
     let mut settings = vec![(BitWidths::FP32, Hardware::Ideal)];
     if !cfg.bits.is_fp32() {
         settings.push((cfg.bits, Hardware::Ideal));
