@@ -4,7 +4,7 @@
 
 mod common;
 
-use common::rram;
+use common::{rram, run_ok};
 use std::path::Path;
 use std::time::{Duration, Instant};
 
@@ -105,13 +105,7 @@ fn bad_input_is_one_line_and_exit_2() {
 fn train(dir: &Path, extra: &[&str]) -> std::process::Output {
     let mut args = vec!["train", "--quiet", "--out", dir.to_str().unwrap()];
     args.extend(extra);
-    let out = rram().args(&args).output().unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    out
+    run_ok(&args)
 }
 
 fn summary(dir: &Path) -> serde_json::Value {
@@ -235,15 +229,7 @@ fn killed_and_resumed_equals_uninterrupted() {
         !cut.join("summary.json").exists(),
         "the run finished before it was killed"
     );
-    let out = rram()
-        .args(["train", "--quiet", "--resume", cut.to_str().unwrap()])
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    run_ok(&["train", "--quiet", "--resume", cut.to_str().unwrap()]);
     assert_eq!(metrics(&cut), metrics(&whole));
     let (s1, s2) = (summary(&cut), summary(&whole));
     assert_eq!(s1["test_accuracy"], s2["test_accuracy"]);

@@ -3,7 +3,7 @@
 
 mod common;
 
-use common::rram;
+use common::{rram, run_ok};
 use rram::counters::CountersReport;
 use rram::crossbar::{CrossbarConfig, Hardware};
 use rram::energy::counts::analytic;
@@ -18,32 +18,22 @@ fn analytic_counts_equal_the_counters_of_a_real_run() {
     // exactly 10 × the analytic count of one step.
     let tmp = tempfile::tempdir().unwrap();
     let dir = tmp.path().join("r");
-    let out = rram()
-        .args([
-            "train",
-            "--quiet",
-            "--epochs",
-            "1",
-            "--train-limit",
-            "640",
-            "--test-limit",
-            "100",
-        ])
-        .args([
-            "--threads",
-            "2",
-            "--bits",
-            "4,4,4,4",
-            "--out",
-            dir.to_str().unwrap(),
-        ])
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    run_ok(&[
+        "train",
+        "--quiet",
+        "--epochs",
+        "1",
+        "--train-limit",
+        "640",
+        "--test-limit",
+        "100",
+        "--threads",
+        "2",
+        "--bits",
+        "4,4,4,4",
+        "--out",
+        dir.to_str().unwrap(),
+    ]);
     let measured: CountersReport =
         serde_json::from_str(&std::fs::read_to_string(dir.join("counters.json")).unwrap()).unwrap();
     assert_eq!((measured.images, measured.steps), (640, 10));

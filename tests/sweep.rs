@@ -4,7 +4,7 @@
 
 mod common;
 
-use common::rram;
+use common::{rram, run_ok};
 use rram::run::store;
 use std::path::Path;
 use std::time::{Duration, Instant};
@@ -71,15 +71,7 @@ fn small_sweep_completes_lists_and_reports() {
         "{text}"
     );
     // the report renders from the folder alone
-    let rep = rram()
-        .args(["report", dir.to_str().unwrap()])
-        .output()
-        .unwrap();
-    assert!(
-        rep.status.success(),
-        "{}",
-        String::from_utf8_lossy(&rep.stderr)
-    );
+    run_ok(&["report", dir.to_str().unwrap()]);
     let md = std::fs::read_to_string(dir.join("report.md")).unwrap();
     assert!(
         md.contains("| lenet5 | rram | 4,4,4,4 |") && md.contains("(n=2"),

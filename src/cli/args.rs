@@ -50,18 +50,8 @@ pub struct DisturbArgs {
     /// Finished run folders to include in the accuracy table (e.g. from rram train).
     #[arg(long, num_args = 1..)]
     pub runs: Vec<std::path::PathBuf>,
-    /// Epochs of each training run.
-    #[arg(long)]
-    pub epochs: Option<usize>,
-    /// Seed of each training run.
-    #[arg(long)]
-    pub seed: Option<u64>,
-    /// Use only the first N training images.
-    #[arg(long)]
-    pub train_limit: Option<usize>,
-    /// Use only the first N test images.
-    #[arg(long)]
-    pub test_limit: Option<usize>,
+    #[command(flatten)]
+    pub length: LengthArgs,
     /// Folder for the tables, plots and run folders.
     #[arg(long)]
     pub out: std::path::PathBuf,
@@ -120,13 +110,29 @@ pub struct RunArgs {
     pub d2d: Option<f32>,
 }
 
+/// How long and on what a run trains (shared by `train` and `disturb`).
+#[derive(Args, Debug, Default, Clone)]
+pub struct LengthArgs {
+    /// Passes over the training set.
+    #[arg(long)]
+    pub epochs: Option<usize>,
+    /// Run seed.
+    #[arg(long)]
+    pub seed: Option<u64>,
+    /// Use only the first N training images.
+    #[arg(long)]
+    pub train_limit: Option<usize>,
+    /// Use only the first N test images.
+    #[arg(long)]
+    pub test_limit: Option<usize>,
+}
+
 #[derive(Args, Debug)]
 pub struct TrainArgs {
     #[command(flatten)]
     pub run: RunArgs,
-    /// Passes over the training set.
-    #[arg(long)]
-    pub epochs: Option<usize>,
+    #[command(flatten)]
+    pub length: LengthArgs,
     /// Peak learning rate.
     #[arg(long, allow_hyphen_values = true)]
     pub lr: Option<f32>,
@@ -139,15 +145,6 @@ pub struct TrainArgs {
     /// Learning-rate schedule: cosine (default), step, constant.
     #[arg(long)]
     pub schedule: Option<String>,
-    /// Run seed.
-    #[arg(long)]
-    pub seed: Option<u64>,
-    /// Use only the first N training images.
-    #[arg(long)]
-    pub train_limit: Option<usize>,
-    /// Use only the first N test images.
-    #[arg(long)]
-    pub test_limit: Option<usize>,
     /// Read settings from a TOML file (e.g. a run's config.toml); flags given here override it.
     #[arg(long)]
     pub config: Option<PathBuf>,
@@ -207,7 +204,7 @@ pub struct EnergyArgs {
     #[arg(long)]
     pub counters: Option<std::path::PathBuf>,
     /// Analytic counts: fraction of cells rewritten per step.
-    #[arg(long, default_value_t = 0.01)]
+    #[arg(long, default_value_t = rram::energy::DEFAULT_WRITE_FRACTION)]
     pub write_fraction: f64,
     /// Also time this machine's CPU on the model (LeNet only) and model its energy as this
     /// many watts × the measured time (no RAPL counters are exposed here).

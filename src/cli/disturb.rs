@@ -4,7 +4,7 @@
 //! test accuracy against the width. Writes `disturbance.md`, `disturbance.json` and SVG plots.
 
 use super::args::DisturbArgs;
-use super::resolve::apply_run_args;
+use super::resolve::{apply_length_args, apply_run_args};
 use anyhow::{Context, Result, bail};
 use rram::config::{ModelKind, RunConfig};
 use rram::device::disturbance::Disturbance;
@@ -53,14 +53,7 @@ fn read_point(dir: &Path) -> Result<WidthPoint> {
 pub fn run(a: DisturbArgs) -> Result<()> {
     let mut base = RunConfig::default();
     apply_run_args(&mut base, &a.run)?;
-    if let Some(e) = a.epochs {
-        base.epochs = e;
-    }
-    if let Some(s) = a.seed {
-        base.seed = s;
-    }
-    base.train_limit = a.train_limit.or(base.train_limit);
-    base.test_limit = a.test_limit.or(base.test_limit);
+    apply_length_args(&mut base, &a.length);
     base.validate()?;
     if !["uniform", "gaussian", "lognormal"].contains(&a.kind.as_str()) {
         bail!(

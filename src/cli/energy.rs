@@ -105,7 +105,7 @@ fn breakdown(e: &EnergyReport) -> String {
     for l in &e.layers {
         let mut c = rram::energy::model::Components::default();
         for p in &l.phases {
-            c = sum(&c, &p.components);
+            c.add(&p.components);
         }
         row(&mut s, &l.layer, &c);
     }
@@ -118,21 +118,6 @@ fn breakdown(e: &EnergyReport) -> String {
     }
     row(&mut s, "**Conv+FC**", &e.components);
     s
-}
-
-fn sum(
-    a: &rram::energy::model::Components,
-    b: &rram::energy::model::Components,
-) -> rram::energy::model::Components {
-    rram::energy::model::Components {
-        dac: a.dac + b.dac,
-        adc: a.adc + b.adc,
-        cell_read: a.cell_read + b.cell_read,
-        cell_write: a.cell_write + b.cell_write,
-        digital_mac: a.digital_mac + b.digital_mac,
-        digital_other: a.digital_other + b.digital_other,
-        buffer: a.buffer + b.buffer,
-    }
 }
 
 pub fn run(a: EnergyArgs) -> Result<()> {

@@ -1,7 +1,7 @@
 //! Flags → `RunConfig`: start from a config file or the defaults, apply the flags that were
 //! given, validate. The library only ever sees the resolved config.
 
-use super::args::{RunArgs, TrainArgs};
+use super::args::{LengthArgs, RunArgs, TrainArgs};
 use anyhow::Result;
 use rram::config::{DatasetKind, ModelKind, RunConfig, Schedule};
 use rram::crossbar::{AdcMode, CrossbarConfig, Hardware};
@@ -65,6 +65,22 @@ pub fn apply_run_args(cfg: &mut RunConfig, a: &RunArgs) -> Result<()> {
     Ok(())
 }
 
+/// Apply the run-length flags to `cfg`.
+pub fn apply_length_args(cfg: &mut RunConfig, a: &LengthArgs) {
+    if let Some(v) = a.epochs {
+        cfg.epochs = v;
+    }
+    if let Some(v) = a.seed {
+        cfg.seed = v;
+    }
+    if let Some(v) = a.train_limit {
+        cfg.train_limit = Some(v);
+    }
+    if let Some(v) = a.test_limit {
+        cfg.test_limit = Some(v);
+    }
+}
+
 /// The config of `rram train` (not `--resume`, which reads the run's own config).
 pub fn train_config(a: &TrainArgs) -> Result<RunConfig> {
     let mut cfg = match &a.config {
@@ -84,9 +100,7 @@ pub fn train_config(a: &TrainArgs) -> Result<RunConfig> {
         cfg.schedule = Schedule::Step;
     }
     apply_run_args(&mut cfg, &a.run)?;
-    if let Some(v) = a.epochs {
-        cfg.epochs = v;
-    }
+    apply_length_args(&mut cfg, &a.length);
     if let Some(v) = a.lr {
         cfg.lr = v;
     }
@@ -98,15 +112,6 @@ pub fn train_config(a: &TrainArgs) -> Result<RunConfig> {
     }
     if let Some(v) = &a.schedule {
         cfg.schedule = Schedule::parse(v)?;
-    }
-    if let Some(v) = a.seed {
-        cfg.seed = v;
-    }
-    if let Some(v) = a.train_limit {
-        cfg.train_limit = Some(v);
-    }
-    if let Some(v) = a.test_limit {
-        cfg.test_limit = Some(v);
     }
     cfg.validate()?;
     Ok(cfg)

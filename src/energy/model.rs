@@ -28,7 +28,7 @@ impl Components {
             + self.buffer
     }
 
-    fn add(&mut self, o: &Components) {
+    pub fn add(&mut self, o: &Components) {
         self.dac += o.dac;
         self.adc += o.adc;
         self.cell_read += o.cell_read;

@@ -67,5 +67,6 @@ pub fn build(kind: ModelKind, bits: BitWidths, rng: &mut Rng) -> Model {
         input: [1, 28, 28],
         classes: 10,
         profile: None,
+        first_trainable: None,
     }
 }

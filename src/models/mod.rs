@@ -25,6 +25,9 @@ pub struct Model {
     /// When `Some`, forward and backward add each layer's wall time (seconds) here, indexed like
     /// `layers`: `[forward, backward]`. Used by `rram bench`.
     pub profile: Option<Vec<[f64; 2]>>,
+    /// Index of the first layer with parameters (found on the first backward): nothing before
+    /// it needs an error.
+    pub first_trainable: Option<usize>,
 }
 
 impl Model {
@@ -117,11 +120,13 @@ impl Model {
     /// Backward from dJ/d(logits); stops after the first layer that has parameters (nothing
     /// before it needs an error).
     pub fn backward(&mut self, mut dy: Tensor, ctx: &Ctx) {
-        let first = self
-            .layers
-            .iter_mut()
-            .position(|l| !l.params().is_empty())
-            .unwrap_or(0);
+        let layers = &mut self.layers;
+        let first = *self.first_trainable.get_or_insert_with(|| {
+            layers
+                .iter_mut()
+                .position(|l| !l.params().is_empty())
+                .unwrap_or(0)
+        });
         for (i, l) in self.layers.iter_mut().enumerate().skip(first).rev() {
             let t = self.profile.as_ref().map(|_| std::time::Instant::now());
             dy = l.backward(dy, ctx);
@@ -183,13 +188,5 @@ impl Model {
             }
         }
         out
-    }
-
-    /// Matrix layers with their names: rows × cols of each crossbar matrix.
-    pub fn matrix_shapes(&mut self) -> Vec<(String, usize, usize)> {
-        self.all_matrices()
-            .into_iter()
-            .map(|(n, c)| (n, c.rows, c.cols))
-            .collect()
     }
 }

@@ -52,5 +52,6 @@ pub fn build(kind: ModelKind, depth: usize, bits: BitWidths, rng: &mut Rng) -> M
         input: [3, 32, 32],
         classes: 10,
         profile: None,
+        first_trainable: None,
     }
 }

@@ -108,3 +108,14 @@ pub fn gradcheck_with_kinks(
 pub fn rram() -> std::process::Command {
     std::process::Command::new(env!("CARGO_BIN_EXE_rram"))
 }
+
+/// Run the binary with `args`; fail the test, showing its stderr, unless it exits 0.
+pub fn run_ok(args: &[&str]) -> std::process::Output {
+    let out = rram().args(args).output().unwrap();
+    assert!(
+        out.status.success(),
+        "rram {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    out
+}
