@@ -148,6 +148,10 @@ pub struct RunConfig {
     pub g_rounding: GRounding,
     /// Passes over the training set. Default 20.
     pub epochs: usize,
+    /// A run whose training accuracy and best test accuracy are both still below twice chance
+    /// after this many epochs has failed to converge: it stops there and is reported as
+    /// `stalled` (a result, like `diverged`). 0 = never stop. Default 3.
+    pub stall_epochs: usize,
     /// Images per step. Default 64 (spec §4).
     pub batch: usize,
     /// Peak learning rate. Default 0.05.
@@ -194,6 +198,7 @@ impl Default for RunConfig {
             co_range: CoRange::Auto,
             g_rounding: GRounding::MidTread,
             epochs: 20,
+            stall_epochs: 3,
             batch: 64,
             lr: 0.05,
             momentum: 0.9,

@@ -259,6 +259,36 @@ fn divergence_is_a_reported_result() {
 }
 
 #[test]
+fn a_run_that_never_learns_stops_as_stalled_unless_told_not_to() {
+    // lr ~ 0: the network stays at chance, below twice chance (0.2) after one epoch.
+    let tmp = tempfile::tempdir().unwrap();
+    let mut args = SMALL.to_vec();
+    args.extend(["--epochs", "3", "--bits", "32,32,32,32", "--lr", "1e-9"]);
+    let dir = tmp.path().join("stuck");
+    let mut stuck = args.clone();
+    stuck.extend(["--stall-epochs", "1"]);
+    let out = train(&dir, &stuck);
+    let s = summary(&dir);
+    assert_eq!(s["stalled"], true, "{s}");
+    assert_eq!(s["diverged"], false, "{s}");
+    assert_eq!(s["epochs"], 1, "{s}");
+    assert!(String::from_utf8_lossy(&out.stdout).starts_with("STALLED"));
+    // resuming a stalled run does not train it further
+    run_ok(&["train", "--quiet", "--resume", dir.to_str().unwrap()]);
+    assert_eq!(summary(&dir)["epochs"], 1);
+    // 0 = never stop
+    let full = tmp.path().join("full");
+    let mut never = args.clone();
+    never.extend(["--stall-epochs", "0"]);
+    train(&full, &never);
+    let s = summary(&full);
+    assert_eq!(
+        (s["stalled"].clone(), s["epochs"].clone()),
+        (false.into(), 3.into())
+    );
+}
+
+#[test]
 fn rram_without_noise_and_with_wide_adcs_trains_exactly_like_ideal() {
     // One array per layer, Gmin = 0, no disturbance, one-phase backward read at fp32: every
     // number of the run must equal the ideal engine's.

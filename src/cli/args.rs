@@ -145,6 +145,9 @@ pub struct TrainArgs {
     /// Learning-rate schedule: cosine (default), step, constant.
     #[arg(long)]
     pub schedule: Option<String>,
+    /// Stop a run still below twice chance accuracy after this many epochs, as `stalled` (0 = never; default 3).
+    #[arg(long)]
+    pub stall_epochs: Option<usize>,
     /// Read settings from a TOML file (e.g. a run's config.toml); flags given here override it.
     #[arg(long)]
     pub config: Option<PathBuf>,
@@ -156,7 +159,7 @@ pub struct TrainArgs {
         "model", "dataset", "bits", "batch", "data", "epochs", "lr", "momentum",
         "weight_decay", "schedule", "seed", "train_limit", "test_limit", "config", "out",
         "fp32_first_last", "hardware", "xbar", "disturb", "faults", "adc", "read_noise", "d2d",
-        "co_range", "g_rounding",
+        "co_range", "g_rounding", "stall_epochs",
     ])]
     pub resume: Option<PathBuf>,
     /// No progress bars (epoch lines and the summary still print).
@@ -244,6 +247,10 @@ pub struct SweepArgs {
     /// Runs trained at the same time, each in its own process.
     #[arg(long, default_value_t = 1)]
     pub jobs: usize,
+    /// Override a shared setting of the file or grid, e.g. --set epochs=10 (repeatable; TOML
+    /// values, bare words are strings). Give the same --set when restarting the sweep.
+    #[arg(long = "set", value_name = "KEY=VALUE")]
+    pub set: Vec<String>,
     /// Threads per run when the sweep file does not set them (default: cores / jobs).
     #[arg(long)]
     pub threads: Option<usize>,

@@ -46,7 +46,7 @@ fn read_point(dir: &Path) -> Result<WidthPoint> {
         width: width_of(&cfg),
         test_accuracy: s.test_accuracy,
         best_test_accuracy: s.best_test_accuracy,
-        diverged: s.diverged,
+        diverged: s.failed(),
     })
 }
 
@@ -157,7 +157,7 @@ pub fn run(a: DisturbArgs) -> Result<()> {
         writeln!(md, "## Test accuracy against the disturbance width\n")?;
         writeln!(
             md,
-            "| disturbance | width | test accuracy | best | diverged | run |"
+            "| disturbance | width | test accuracy | best | failed | run |"
         )?;
         writeln!(md, "|---|---|---|---|---|---|")?;
         for p in &points {

@@ -236,7 +236,7 @@ pub fn tradeoff(a: TradeoffArgs) -> Result<()> {
     let pts: Vec<(f64, f64)> = rows.iter().map(|r| (r.3, r.2.test_accuracy)).collect();
     let front = pareto(&pts);
     let mut md = format!(
-        "# Accuracy against RRAM energy (preset {})\n\n| run | hardware | bits | disturb | test accuracy | diverged | Conv+FC µJ/image/iter | counts | Pareto |\n|---|---|---|---|---|---|---|---|---|\n",
+        "# Accuracy against RRAM energy (preset {})\n\n| run | hardware | bits | disturb | test accuracy | status | Conv+FC µJ/image/iter | counts | Pareto |\n|---|---|---|---|---|---|---|---|---|\n",
         preset.name
     );
     let mut order: Vec<usize> = (0..rows.len()).collect();
@@ -250,7 +250,7 @@ pub fn tradeoff(a: TradeoffArgs) -> Result<()> {
             cfg.bits,
             cfg.disturb_label(),
             s.test_accuracy,
-            s.diverged,
+            s.status(),
             e,
             if front[i] { "yes" } else { "" }
         )?;

@@ -47,18 +47,28 @@ fn mean_sd(xs: &[f64]) -> (f64, f64) {
 fn cell(group: &[&Entry]) -> String {
     let ok: Vec<f64> = group
         .iter()
-        .filter(|e| !e.summary.diverged)
+        .filter(|e| !e.summary.failed())
         .map(|e| e.summary.test_accuracy)
         .collect();
-    let div = group.len() - ok.len();
+    let count = |status: &str| {
+        group
+            .iter()
+            .filter(|e| e.summary.status() == status)
+            .count()
+    };
+    let failures: Vec<String> = ["diverged", "stalled"]
+        .iter()
+        .filter(|s| count(s) > 0)
+        .map(|s| format!("{} {s}", count(s)))
+        .collect();
     if ok.is_empty() {
-        return format!("diverged ({div}/{})", group.len());
+        return format!("failed ({}/{})", failures.join(", "), group.len());
     }
     let (m, sd) = mean_sd(&ok);
-    let extra = if div > 0 {
-        format!("; {div} diverged")
-    } else {
+    let extra = if failures.is_empty() {
         String::new()
+    } else {
+        format!("; {}", failures.join(", "))
     };
     format!("{m:.4} ± {sd:.4} (n={}{extra})", ok.len())
 }
@@ -120,7 +130,7 @@ pub fn run(a: ReportArgs) -> Result<()> {
             .collect()
     };
     let mut md = format!(
-        "# Report: {}\n\n{} finished runs (index `{INDEX}`).\n\n## Table I: test accuracy\n\nMean ± sample sd over seeds of the final test accuracy; diverged runs are counted apart.\n\n",
+        "# Report: {}\n\n{} finished runs (index `{INDEX}`).\n\n## Table I: test accuracy\n\nMean ± sample sd over seeds of the final test accuracy; runs that diverged (loss NaN) or stalled (below twice chance after `stall_epochs`) are counted apart.\n\n",
         a.dir.display(),
         entries.len()
     );
@@ -245,7 +255,7 @@ pub fn run(a: ReportArgs) -> Result<()> {
             let g = group(r, c);
             let ok: Vec<f64> = g
                 .iter()
-                .filter(|e| !e.summary.diverged)
+                .filter(|e| !e.summary.failed())
                 .map(|e| e.summary.test_accuracy)
                 .collect();
             if let (Some(&en), false) = (energy_of.get(r), ok.is_empty()) {

@@ -7,7 +7,7 @@ use super::args::{RunsArgs, SweepArgs};
 use anyhow::{Context, Result, bail};
 use rram::run::run_dir::{self, write_atomic};
 use rram::run::store::{self, Entry, INDEX, VERSION};
-use rram::run::sweep::{Point, TABLE1, expand};
+use rram::run::sweep::{Point, TABLE1, expand, with_overrides};
 use rram::train::trainer::Summary;
 use std::collections::VecDeque;
 use std::path::{Path, PathBuf};
@@ -117,6 +117,7 @@ pub fn run(a: SweepArgs) -> Result<()> {
         (None, Some(g)) => bail!("invalid grid: unknown grid {g:?} (known: table1)"),
         _ => bail!("give a sweep file or --grid table1"),
     };
+    let text = with_overrides(&text, &a.set)?;
     if a.jobs == 0 {
         bail!("invalid jobs: must be at least 1");
     }
@@ -266,7 +267,7 @@ pub fn runs(a: RunsArgs) -> Result<()> {
         return Ok(());
     }
     println!(
-        "| run | hardware | bits | disturb | seed | test accuracy | best | diverged | epochs | energy µJ |"
+        "| run | hardware | bits | disturb | seed | test accuracy | best | status | epochs | energy µJ |"
     );
     println!("|---|---|---|---|---|---|---|---|---|---|");
     for e in &keep {
@@ -279,7 +280,7 @@ pub fn runs(a: RunsArgs) -> Result<()> {
             e.config.seed,
             e.summary.test_accuracy,
             e.summary.best_test_accuracy,
-            e.summary.diverged,
+            e.summary.status(),
             e.summary.epochs,
             e.summary
                 .energy_uj

@@ -127,7 +127,10 @@ pub fn run(a: TrainArgs) -> Result<()> {
     };
     let s = trainer::train(&cfg, &dir, resume, &mut bars)
         .with_context(|| format!("training in {}", out.display()))?;
-    let status = if s.diverged { "DIVERGED" } else { "done" };
+    let status = match s.status() {
+        "done" => "done".to_string(),
+        other => other.to_uppercase(),
+    };
     println!(
         "{status}: {} {} bits {}: test accuracy {:.2}% (best {:.2}%) after {} epochs, {:.0} images/s, results in {}",
         s.model,

@@ -88,6 +88,41 @@ fn slug(key: &str, v: &toml::Value) -> String {
     format!("{key}-{clean}")
 }
 
+/// Override shared settings of a sweep file: each `KEY=VALUE` (a TOML value; a bare word is
+/// read as a string) replaces or adds the top-level key. An axis cannot be overridden.
+pub fn with_overrides(text: &str, sets: &[String]) -> Result<String> {
+    if sets.is_empty() {
+        return Ok(text.to_string());
+    }
+    let mut t: toml::Table = text
+        .parse()
+        .map_err(|e: toml::de::Error| Error::invalid("sweep", e.message().to_string()))?;
+    for set in sets {
+        let (key, raw) = set
+            .split_once('=')
+            .map(|(k, v)| (k.trim(), v.trim()))
+            .filter(|(k, _)| !k.is_empty())
+            .ok_or_else(|| Error::invalid("set", format!("{set:?} is not KEY=VALUE")))?;
+        let is_axis = t
+            .get("axes")
+            .and_then(|a| a.as_table())
+            .is_some_and(|a| a.contains_key(key));
+        if key == "axes" || is_axis {
+            return Err(Error::invalid(
+                "set",
+                format!("{key} is an axis of this sweep; edit the file instead"),
+            ));
+        }
+        let value = format!("v = {raw}")
+            .parse::<toml::Table>()
+            .ok()
+            .and_then(|mut v| v.remove("v"))
+            .unwrap_or_else(|| toml::Value::String(raw.to_string()));
+        t.insert(key.to_string(), value);
+    }
+    Ok(toml::to_string(&t).expect("table serializes"))
+}
+
 /// Expand a sweep file into its runs (axes crossed in key order, values in list order).
 pub fn expand(text: &str) -> Result<Vec<Point>> {
     let mut t: toml::Table = text
@@ -138,6 +173,20 @@ pub fn expand(text: &str) -> Result<Vec<Point>> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn overrides_replace_shared_keys_and_refuse_axes() {
+        let text = with_overrides(TABLE1, &["epochs=2".into(), "co_range=mean:2".into()]).unwrap();
+        let p = expand(&text).unwrap();
+        assert_eq!(p.len(), 60);
+        assert!(p.iter().all(|p| p.config.epochs == 2));
+        assert_eq!(p[0].config.co_range.to_string(), "mean:2");
+        assert_eq!(p[0].name, "bits-a32-co32-w32-g32__disturb-none__seed-1");
+        let err = with_overrides(TABLE1, &["seed=4".into()]).unwrap_err();
+        assert!(err.to_string().contains("axis"), "{err}");
+        assert!(with_overrides(TABLE1, &["epochs".into()]).is_err());
+        assert!(expand(&with_overrides(TABLE1, &["epochs=-1".into()]).unwrap()).is_err());
+    }
 
     #[test]
     fn table1_has_sixty_distinct_runs() {

@@ -1,6 +1,8 @@
 //! The epoch loop: seeded batches → forward → softmax cross-entropy → backward → SGD, test
 //! accuracy after every epoch, a checkpoint and the metrics after every epoch, the summary at the
-//! end. A loss that becomes NaN or infinite ends the run as `diverged` — a result, not an error.
+//! end. A loss that becomes NaN or infinite ends the run as `diverged` — a result, not an error;
+//! a run still below twice chance after `stall_epochs` epochs ends as `stalled` (the paper's
+//! "failing to train a convergent model"), so a sweep does not spend hours on it.
 
 use crate::config::{DatasetKind, RunConfig};
 use crate::counters::CountersReport;
@@ -31,6 +33,9 @@ pub struct Summary {
     pub best_test_accuracy: f64,
     /// True when the loss became NaN or infinite.
     pub diverged: bool,
+    /// True when the run stopped at `stall_epochs` still below twice chance accuracy.
+    #[serde(default)]
+    pub stalled: bool,
     /// Epochs completed.
     pub epochs: usize,
     /// Training throughput, images per second (excluding evaluation).
@@ -44,6 +49,23 @@ pub struct Summary {
     /// `measured` or `analytic` (see `energy::for_run`).
     #[serde(default)]
     pub energy_counts: Option<String>,
+}
+
+impl Summary {
+    /// `done`, `diverged` or `stalled`.
+    pub fn status(&self) -> &'static str {
+        match (self.diverged, self.stalled) {
+            (true, _) => "diverged",
+            (_, true) => "stalled",
+            _ => "done",
+        }
+    }
+
+    /// Whether the run failed to converge (diverged or stalled): its accuracy is not a result
+    /// of training and is kept out of means.
+    pub fn failed(&self) -> bool {
+        self.diverged || self.stalled
+    }
 }
 
 /// Receives progress events (the CLI draws progress bars from them; tests ignore them).
@@ -168,6 +190,15 @@ fn train_in_pool(
     let per_epoch = train.len().div_ceil(cfg.batch) as u64;
     let total = per_epoch * cfg.epochs as u64;
     let mut diverged = false;
+    let mut stalled = false;
+    // Twice chance: a run this far below it after `stall_epochs` has not started to learn.
+    let classes = train
+        .labels
+        .iter()
+        .map(|&l| l as usize + 1)
+        .max()
+        .unwrap_or(1);
+    let stall_below = 2.0 / classes as f64;
     let mut best = progress
         .metrics
         .iter()
@@ -179,7 +210,14 @@ fn train_in_pool(
         .and_then(|m| m["test_accuracy"].as_f64())
         .unwrap_or(0.0);
 
-    for epoch in progress.epochs_done..cfg.epochs {
+    // A run interrupted right after its stall check resumes into the same verdict.
+    let start = if stalls(cfg, &progress, best, stall_below) {
+        stalled = true;
+        cfg.epochs
+    } else {
+        progress.epochs_done
+    };
+    for epoch in start..cfg.epochs {
         let order = batcher::epoch_order(train.len(), cfg.seed, epoch as u64);
         monitor.epoch_start(epoch + 1, per_epoch as usize);
         let t0 = Instant::now();
@@ -239,6 +277,10 @@ fn train_in_pool(
         write_metrics(dir, &progress)?;
         write_counters(dir, cfg, &progress)?;
         checkpoint::save(&ckpt, &mut model, &opt, &progress)?;
+        if stalls(cfg, &progress, best, stall_below) {
+            stalled = true;
+            break;
+        }
     }
 
     let report = counters_report(cfg, &progress);
@@ -250,6 +292,7 @@ fn train_in_pool(
         test_accuracy: last_acc,
         best_test_accuracy: best,
         diverged,
+        stalled,
         epochs: progress.epochs_done,
         images_per_second: progress.images as f64 / progress.train_seconds.max(1e-9),
         train_seconds: progress.train_seconds,
@@ -259,6 +302,20 @@ fn train_in_pool(
     let json = serde_json::to_string_pretty(&summary).expect("summary serializes");
     write_atomic(&dir.path(run_dir::SUMMARY), json.as_bytes())?;
     Ok(summary)
+}
+
+/// Whether the run has just finished epoch `stall_epochs` still below `below` in both training
+/// and best test accuracy (and has epochs left to skip).
+fn stalls(cfg: &RunConfig, progress: &Progress, best: f64, below: f64) -> bool {
+    let train_acc = progress
+        .metrics
+        .last()
+        .and_then(|m| m["train_accuracy"].as_f64());
+    progress.epochs_done > 0
+        && progress.epochs_done == cfg.stall_epochs
+        && progress.epochs_done < cfg.epochs
+        && train_acc.is_some_and(|a| a < below)
+        && best < below
 }
 
 fn counters_report(cfg: &RunConfig, progress: &Progress) -> CountersReport {
