@@ -175,7 +175,7 @@ impl TiledMatrix {
             match levels {
                 Some(l) => {
                     let j = if scale > 0.0 {
-                        (v / scale * l).round()
+                        crate::quant::round(v / scale * l)
                     } else {
                         1.0
                     };

@@ -21,18 +21,27 @@ pub fn forward(x: &mut [f32], pre: Option<&[f32]>, bits: Bits, mask: &mut Vec<u8
         .enumerate()
         .for_each(|(ci, (xs, ms))| {
             let ps = pre.map(|p| &p[ci * CHUNK..ci * CHUNK + xs.len()]);
-            for (i, (v, m)) in xs.iter_mut().zip(ms.iter_mut()).enumerate() {
-                let judge = ps.map_or(*v, |p| p[i]);
-                match levels {
-                    None => {
-                        *m = (judge > 0.0) as u8;
-                        *v = v.max(0.0);
-                    }
-                    Some(l) => {
-                        *m = (0.0..=1.0).contains(&judge) as u8;
-                        *v = quantize_k(v.clamp(0.0, 1.0), l);
-                    }
-                }
+            // one loop per case, so that none branches per element (they vectorize)
+            let relu = |v: &mut f32| *v = v.max(0.0);
+            let clip_q = |v: &mut f32, l: f32| *v = quantize_k(v.clamp(0.0, 1.0), l);
+            let inside = |j: f32| (0.0..=1.0).contains(&j) as u8;
+            match (levels, ps) {
+                (None, None) => xs.iter_mut().zip(ms).for_each(|(v, m)| {
+                    *m = (*v > 0.0) as u8;
+                    relu(v);
+                }),
+                (None, Some(ps)) => xs.iter_mut().zip(ms).zip(ps).for_each(|((v, m), &j)| {
+                    *m = (j > 0.0) as u8;
+                    relu(v);
+                }),
+                (Some(l), None) => xs.iter_mut().zip(ms).for_each(|(v, m)| {
+                    *m = inside(*v);
+                    clip_q(v, l);
+                }),
+                (Some(l), Some(ps)) => xs.iter_mut().zip(ms).zip(ps).for_each(|((v, m), &j)| {
+                    *m = inside(j);
+                    clip_q(v, l);
+                }),
             }
         });
 }
@@ -44,9 +53,8 @@ pub fn backward(dy: &mut [f32], mask: &[u8]) {
         .zip(mask.par_chunks(CHUNK))
         .for_each(|(ds, ms)| {
             for (d, &m) in ds.iter_mut().zip(ms) {
-                if m == 0 {
-                    *d = 0.0;
-                }
+                // a select, not a conditional store: the loop vectorizes
+                *d = if m == 0 { 0.0 } else { *d };
             }
         });
 }

@@ -113,7 +113,7 @@ pub fn quantize(
                 let (to, from) = (half / m, m / half);
                 for v in chunk {
                     let u = rng.uniform();
-                    *v = (*v * to + u).floor().clamp(-half, half) * from;
+                    *v = super::floor(*v * to + u).clamp(-half, half) * from;
                 }
             }
         });

@@ -152,12 +152,81 @@ impl From<BitWidths> for String {
 /// `quantize_k(r) = round((2^k − 1)·r) / (2^k − 1)`, for `levels = 2^k − 1` and r in [0, 1].
 #[inline]
 pub fn quantize_k(r: f32, levels: f32) -> f32 {
-    (r * levels).round() / levels
+    round(r * levels) / levels
+}
+
+/// Beyond 2^23 every f32 is an integer.
+const INTEGRAL: f32 = 8_388_608.0;
+
+/// Round-half-even of `a` ≥ 0 for `a` < 2^23 (adding 2^23 leaves no fraction bits).
+#[inline(always)]
+fn rne_abs(a: f32) -> f32 {
+    (a + INTEGRAL) - INTEGRAL
+}
+
+/// `x.round()` (half away from zero), bit for bit, without the libm call that `f32::round`
+/// becomes on baseline x86-64 (it was 12% of a 4-bit training step). Branch-free, so loops
+/// over it vectorize: round-half-even of |x|, a tie that went down to even goes up, sign back.
+#[inline(always)]
+pub fn round(x: f32) -> f32 {
+    let a = x.abs();
+    let r = rne_abs(a);
+    let r = if a - r == 0.5 { r + 1.0 } else { r };
+    let r = if a < INTEGRAL { r } else { a }; // integral already, or NaN / inf
+    r.copysign(x)
+}
+
+/// `x.floor()`, bit for bit, without the libm call (see [`round`]).
+#[inline(always)]
+pub fn floor(x: f32) -> f32 {
+    let a = x.abs();
+    let r = if a < INTEGRAL { rne_abs(a) } else { a }.copysign(x);
+    if r > x { r - 1.0 } else { r }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn fast_round_and_floor_equal_std_bit_for_bit() {
+        let mut xs = vec![
+            0.0,
+            -0.0,
+            0.5,
+            -0.5,
+            1.5,
+            -1.5,
+            2.5,
+            -2.5,
+            0.49999997,
+            -0.49999997,
+            0.50000006,
+            1.4999999,
+            8_388_607.5,
+            -8_388_607.5,
+            8_388_608.0,
+            16_777_217.0,
+            3e9,
+            -3e9,
+            f32::MAX,
+            f32::MIN,
+            f32::INFINITY,
+            f32::NEG_INFINITY,
+            1e-40,
+            -1e-40,
+        ];
+        let mut r = crate::rng::Rng::new(7);
+        for _ in 0..200_000 {
+            xs.push((r.uniform() - 0.5) * 64.0);
+            xs.push(f32::from_bits(r.next_u64() as u32)); // any bit pattern
+        }
+        for &x in xs.iter().filter(|x| !x.is_nan()) {
+            assert_eq!(round(x).to_bits(), x.round().to_bits(), "round({x:e})");
+            assert_eq!(floor(x).to_bits(), x.floor().to_bits(), "floor({x:e})");
+        }
+        assert!(round(f32::NAN).is_nan() && floor(f32::NAN).is_nan());
+    }
 
     #[test]
     fn quantize_k_hand_values() {

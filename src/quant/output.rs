@@ -146,10 +146,38 @@ impl Adc {
                     -s
                 }
             }
-            Adc::Uniform { to, from, levels } => (v * to).round().clamp(-levels, levels) * from,
+            Adc::Uniform { to, from, levels } => super::round(v * to).clamp(-levels, levels) * from,
             Adc::Zero => 0.0,
         }
     }
+}
+
+/// Run `$body` with `$read` bound to `adc`'s transfer function as a closure specialised to its
+/// variant: a loop over `$read` then has no per-element branch on the variant and vectorizes.
+/// Each closure computes exactly what [`Adc::read`] does.
+#[macro_export]
+macro_rules! with_adc {
+    ($adc:expr, $read:ident => $body:expr) => {
+        match $adc {
+            $crate::quant::output::Adc::Ideal => {
+                let $read = |v: f32| v;
+                $body
+            }
+            $crate::quant::output::Adc::Sign(s) => {
+                let $read = move |v: f32| if v >= 0.0 { s } else { -s };
+                $body
+            }
+            $crate::quant::output::Adc::Uniform { to, from, levels } => {
+                let $read =
+                    move |v: f32| $crate::quant::round(v * to).clamp(-levels, levels) * from;
+                $body
+            }
+            $crate::quant::output::Adc::Zero => {
+                let $read = |_: f32| 0.0f32;
+                $body
+            }
+        }
+    };
 }
 
 /// Quantize `co` in place with a given range `s` — the ADC transfer function (for k = 1, `s` is
@@ -159,25 +187,25 @@ pub fn quantize_with_range(co: &mut [f32], bits: Bits, s: f32) {
     if let Adc::Ideal = adc {
         return;
     }
-    co.par_chunks_mut(CHUNK).for_each(|xs| {
+    with_adc!(adc, read => co.par_chunks_mut(CHUNK).for_each(|xs| {
         for v in xs {
-            *v = adc.read(*v);
+            *v = read(*v);
         }
-    });
+    }));
 }
 
 /// `dst += sign · ADC(part)` with range `s`: an array's converted partial sums added into the
 /// digital accumulator in one pass (the same arithmetic as quantizing `part` first).
 pub fn accumulate_read(dst: &mut [f32], part: &[f32], bits: Bits, s: f32, sign: f32) {
     assert_eq!(dst.len(), part.len());
-    let adc = Adc::new(bits, s);
-    dst.par_chunks_mut(CHUNK)
-        .zip(part.par_chunks(CHUNK))
-        .for_each(|(ds, ps)| {
-            for (d, &v) in ds.iter_mut().zip(ps) {
-                *d += sign * adc.read(v);
-            }
-        });
+    with_adc!(Adc::new(bits, s), read => dst
+    .par_chunks_mut(CHUNK)
+    .zip(part.par_chunks(CHUNK))
+    .for_each(|(ds, ps)| {
+        for (d, &v) in ds.iter_mut().zip(ps) {
+            *d += sign * read(v);
+        }
+    }));
 }
 
 /// Quantize one layer's outputs in place; the range comes from this batch. Returns `s`.

@@ -49,7 +49,7 @@ pub fn quantize(w: &[f32], bits: Bits, w_q: &mut [f32], d: &mut [f32]) {
                         let w_n = t / (2.0 * max) + 0.5;
                         // 2·quantize_k(w_n) − 1 written as (2i − L)/L: the same value, computed from
                         // the level index i so that it equals the differential pair's j/L bit for bit.
-                        let i = (w_n * levels).round();
+                        let i = super::round(w_n * levels);
                         *q = (2.0 * i - levels) / levels;
                         *dd = (1.0 - t * t) / max;
                     }
