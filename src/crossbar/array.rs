@@ -49,6 +49,9 @@ pub struct TiledMatrix {
     pub w_eff_valid: bool,
     /// Running ADC range per array in the forward direction (evaluation), row-block-major.
     pub fwd_range: Vec<f32>,
+    /// Buffers of the backward read reused from step to step (fresh ones of this size cost a
+    /// page fault per 4 KiB): the two phases of the error and their products.
+    bwd: [Vec<f32>; 4],
 }
 
 impl TiledMatrix {
@@ -97,6 +100,7 @@ impl TiledMatrix {
             scale: 1.0,
             w_eff_valid: false,
             fwd_range: vec![0.0; rb * cb],
+            bwd: Default::default(),
         }
     }
 
@@ -275,6 +279,7 @@ impl TiledMatrix {
         };
         let (nrb, ncb) = self.grid();
         let mut ranges = std::mem::take(&mut self.fwd_range);
+        let mut part = std::mem::take(&mut self.bwd[2]); // per-array products, reused across steps
         let w = self.read_weights(seed, step, 0);
         let mut y = vec![0.0; cols * p];
         let mut pass: Option<Vec<u8>> = None;
@@ -315,7 +320,6 @@ impl TiledMatrix {
                 output::quantize_with_range(&mut y, co_bits, s);
             }
             AdcMode::PerTile => {
-                let mut part = Vec::new();
                 for cb in 0..ncb {
                     let (c0, c1) = self.block(cb, self.cfg.tile_cols, cols);
                     let yb = &mut y[c0 * p..c1 * p];
@@ -355,6 +359,7 @@ impl TiledMatrix {
             }
         }
         drop(w);
+        self.bwd[2] = part;
         self.fwd_range = ranges;
         if train {
             let pn = p as u64;
@@ -390,42 +395,57 @@ impl TiledMatrix {
     ) -> Vec<f32> {
         let (rows, cols) = (self.rows, self.cols);
         let (nrb, ncb) = self.grid();
+        let mut bufs = std::mem::take(&mut self.bwd);
         let w = self.read_weights(seed, step, 1);
         let two_phase = self.cfg.signed_input == SignedInput::TwoPhase;
-        let split: Vec<(Cow<'_, [f32]>, f32)> = if two_phase {
-            vec![
-                (Cow::Owned(g.iter().map(|v| v.max(0.0)).collect()), 1.0),
-                (Cow::Owned(g.iter().map(|v| (-v).max(0.0)).collect()), -1.0),
-            ]
+        let [g_pos, g_neg, prod_pos, prod_neg] = &mut bufs;
+        if two_phase {
+            g_pos.clear();
+            g_pos.extend(g.iter().map(|v| v.max(0.0)));
+            g_neg.clear();
+            g_neg.extend(g.iter().map(|v| (-v).max(0.0)));
+        }
+        let split: Vec<(&[f32], f32)> = if two_phase {
+            vec![(g_pos, 1.0), (g_neg, -1.0)]
         } else {
-            vec![(Cow::Borrowed(g), 1.0)]
+            vec![(g, 1.0)]
         };
         let range = |part: &[f32]| output::batch_range(part, adc_bits, rule);
         dx.clear();
         dx.resize(rows * p, 0.0);
-        let mut part = Vec::new();
         for rb in 0..nrb {
             let (r0, r1) = self.block(rb, self.cfg.tile_rows, rows);
             let dxb = &mut dx[r0 * p..r1 * p];
+            if nrb == 1 && ncb == 1 && !two_phase {
+                matmul(dxb, &w, Trans::Yes, g, Trans::No, rows, p, cols, false);
+                output::quantize_with_range(dxb, adc_bits, range(dxb));
+                continue;
+            }
+            let product = |out: &mut Vec<f32>, gs: &[f32], c0: usize, c1: usize| {
+                out.resize((r1 - r0) * p, 0.0);
+                matmul_view(
+                    out,
+                    View::block(&w, rows, c0, r0).t(),
+                    View::block(gs, p, c0, 0),
+                    r1 - r0,
+                    p,
+                    c1 - c0,
+                    false,
+                );
+            };
+            if two_phase && ncb == 1 {
+                // One array column: both phases' reads, then dx = ADC(P+) − ADC(P−) in one pass.
+                product(prod_pos, split[0].0, 0, cols);
+                product(prod_neg, split[1].0, 0, cols);
+                let (s_pos, s_neg) = (range(prod_pos), range(prod_neg));
+                output::read_difference(dxb, prod_pos, prod_neg, adc_bits, s_pos, s_neg);
+                continue;
+            }
             for (gs, sign) in &split {
-                if nrb == 1 && ncb == 1 && !two_phase {
-                    matmul(dxb, &w, Trans::Yes, gs, Trans::No, rows, p, cols, false);
-                    output::quantize_with_range(dxb, adc_bits, range(dxb));
-                    continue;
-                }
                 for cb in 0..ncb {
                     let (c0, c1) = self.block(cb, self.cfg.tile_cols, cols);
-                    part.resize((r1 - r0) * p, 0.0);
-                    matmul_view(
-                        &mut part,
-                        View::block(&w, rows, c0, r0).t(),
-                        View::block(gs, p, c0, 0),
-                        r1 - r0,
-                        p,
-                        c1 - c0,
-                        false,
-                    );
-                    output::accumulate_read(dxb, &part, adc_bits, range(&part), *sign);
+                    product(prod_pos, gs, c0, c1);
+                    output::accumulate_read(dxb, prod_pos, adc_bits, range(prod_pos), *sign);
                 }
             }
         }
@@ -437,6 +457,8 @@ impl TiledMatrix {
         c.adc_conversions += (rows * ncb) as u64 * pn * phases;
         c.cell_reads += 2 * (rows * cols) as u64 * pn * phases;
         c.digital_ops += (rows as u64 * pn) * (phases * ncb as u64 - 1);
+        drop(w);
+        self.bwd = bufs;
         dx
     }
 }

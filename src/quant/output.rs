@@ -194,6 +194,30 @@ pub fn quantize_with_range(co: &mut [f32], bits: Bits, s: f32) {
     }));
 }
 
+/// `dst = ADC_{s_pos}(pos) − ADC_{s_neg}(neg)`: the two phases of a signed transposed read
+/// subtracted in one pass — bit for bit what `accumulate_read` of each phase into zeros gives.
+pub fn read_difference(
+    dst: &mut [f32],
+    pos: &[f32],
+    neg: &[f32],
+    bits: Bits,
+    s_pos: f32,
+    s_neg: f32,
+) {
+    assert_eq!(dst.len(), pos.len());
+    assert_eq!(dst.len(), neg.len());
+    with_adc!(Adc::new(bits, s_pos), read_pos => with_adc!(Adc::new(bits, s_neg), read_neg => dst
+    .par_chunks_mut(CHUNK)
+    .zip(pos.par_chunks(CHUNK))
+    .zip(neg.par_chunks(CHUNK))
+    .for_each(|((ds, ps), ns)| {
+        for ((d, &a), &b) in ds.iter_mut().zip(ps).zip(ns) {
+            // the same operations as `0 += 1·a'; += −1·b'` (0 + −0 is +0)
+            *d = (0.0 + 1.0 * read_pos(a)) + -1.0 * read_neg(b);
+        }
+    })));
+}
+
 /// `dst += sign · ADC(part)` with range `s`: an array's converted partial sums added into the
 /// digital accumulator in one pass (the same arithmetic as quantizing `part` first).
 pub fn accumulate_read(dst: &mut [f32], part: &[f32], bits: Bits, s: f32, sign: f32) {
