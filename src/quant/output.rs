@@ -212,8 +212,8 @@ pub fn read_difference(
     .zip(neg.par_chunks(CHUNK))
     .for_each(|((ds, ps), ns)| {
         for ((d, &a), &b) in ds.iter_mut().zip(ps).zip(ns) {
-            // the same operations as `0 += 1·a'; += −1·b'` (0 + −0 is +0)
-            *d = (0.0 + 1.0 * read_pos(a)) + -1.0 * read_neg(b);
+                // the value of `0 += 1·a'; += −1·b'` (keep the `0.0 +`: 0 + −0 is +0)
+            *d = (0.0 + read_pos(a)) - read_neg(b);
         }
     })));
 }
