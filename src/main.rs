@@ -5,12 +5,6 @@ mod cli;
 
 use clap::Parser;
 
-// Training allocates and frees the same large buffers every step; glibc hands them back to the
-// OS and the kernel zeroes fresh pages on the next step (11% of a ResNet step on the arrays).
-// mimalloc keeps them. The allocator changes no number.
-#[global_allocator]
-static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
-
 fn main() {
     let cli = match cli::Cli::try_parse() {
         Ok(c) => c,
