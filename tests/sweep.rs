@@ -85,6 +85,10 @@ fn small_sweep_completes_lists_and_reports() {
                 .starts_with("<svg"),
             "{f}"
         );
+        // and its PNG rendering: a PNG signature, 1440×960 (IHDR width and height)
+        let png = std::fs::read(dir.join(f).with_extension("png")).unwrap();
+        assert_eq!(&png[..8], b"\x89PNG\r\n\x1a\n", "{f}");
+        assert_eq!(&png[16..24], &[0, 0, 5, 160, 0, 0, 3, 192], "{f}");
     }
 }
 

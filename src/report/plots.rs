@@ -1,8 +1,63 @@
-//! SVG figures (plotters' SVG backend: no font files or system libraries needed).
+//! Figures: drawn as SVG by plotters (no font files or system libraries needed), then rasterised
+//! to a PNG beside it by resvg (text in the PNG uses the system's fonts; without any, the PNG has
+//! no labels and the SVG still has them). Both are written atomically.
 
 use crate::error::{Error, Result};
+use crate::run::run_dir::write_atomic;
 use plotters::prelude::*;
+use resvg::{tiny_skia, usvg};
 use std::path::Path;
+use std::sync::OnceLock;
+
+/// Pixels per SVG unit in the PNG (a 720×480 figure becomes 1440×960).
+const PNG_SCALE: f32 = 2.0;
+
+/// Write `svg` to `path` and its rendering to `path` with the extension `png`.
+fn save(path: &Path, svg: &str) -> Result<()> {
+    write_atomic(path, svg.as_bytes())?;
+    static OPTIONS: OnceLock<usvg::Options<'static>> = OnceLock::new();
+    let opt = OPTIONS.get_or_init(|| {
+        let mut o = usvg::Options::default();
+        let db = o.fontdb_mut();
+        db.load_system_fonts();
+        // plotters asks for "sans-serif", which fontdb maps to Arial: use a family that exists.
+        let families: Vec<String> = db
+            .faces()
+            .flat_map(|f| f.families.iter().map(|(name, _)| name.clone()))
+            .collect();
+        let chosen = [
+            "DejaVu Sans",
+            "Liberation Sans",
+            "Arial",
+            "Helvetica",
+            "Noto Sans",
+        ]
+        .iter()
+        .map(|s| s.to_string())
+        .find(|f| families.contains(f))
+        .or_else(|| families.first().cloned());
+        if let Some(family) = chosen {
+            db.set_sans_serif_family(family.clone());
+            db.set_serif_family(family.clone());
+            o.font_family = family;
+        }
+        o
+    });
+    let tree = usvg::Tree::from_str(svg, opt).map_err(|e| plot_err(path, e))?;
+    let size = tree.size();
+    let (w, h) = (
+        (size.width() * PNG_SCALE).ceil() as u32,
+        (size.height() * PNG_SCALE).ceil() as u32,
+    );
+    let mut pixmap = tiny_skia::Pixmap::new(w, h).ok_or_else(|| plot_err(path, "empty figure"))?;
+    resvg::render(
+        &tree,
+        tiny_skia::Transform::from_scale(PNG_SCALE, PNG_SCALE),
+        &mut pixmap.as_mut(),
+    );
+    let png = pixmap.encode_png().map_err(|e| plot_err(path, e))?;
+    write_atomic(&path.with_extension("png"), &png)
+}
 
 const COLORS: [RGBColor; 6] = [
     RGBColor(31, 119, 180),
@@ -42,43 +97,47 @@ pub fn line_plot(
     y_label: &str,
     series: &[Series],
 ) -> Result<()> {
-    let root = SVGBackend::new(path, (720, 480)).into_drawing_area();
-    root.fill(&WHITE).map_err(|e| plot_err(path, e))?;
-    let xs = span(series.iter().flat_map(|s| s.points.iter().map(|p| p.0)));
-    let ys = span(series.iter().flat_map(|s| s.points.iter().map(|p| p.1)));
-    let mut chart = ChartBuilder::on(&root)
-        .caption(title, ("sans-serif", 20))
-        .margin(12)
-        .x_label_area_size(40)
-        .y_label_area_size(60)
-        .build_cartesian_2d(xs.0..xs.1, ys.0..ys.1)
-        .map_err(|e| plot_err(path, e))?;
-    chart
-        .configure_mesh()
-        .x_desc(x_label)
-        .y_desc(y_label)
-        .draw()
-        .map_err(|e| plot_err(path, e))?;
-    for (i, s) in series.iter().enumerate() {
-        let color = COLORS[i % COLORS.len()];
-        chart
-            .draw_series(LineSeries::new(s.points.clone(), color.stroke_width(2)))
-            .map_err(|e| plot_err(path, e))?
-            .label(s.name.clone())
-            .legend(move |(x, y)| {
-                PathElement::new(vec![(x, y), (x + 20, y)], color.stroke_width(2))
-            });
-        chart
-            .draw_series(s.points.iter().map(|&p| Circle::new(p, 3, color.filled())))
+    let mut svg = String::new();
+    {
+        let root = SVGBackend::with_string(&mut svg, (720, 480)).into_drawing_area();
+        root.fill(&WHITE).map_err(|e| plot_err(path, e))?;
+        let xs = span(series.iter().flat_map(|s| s.points.iter().map(|p| p.0)));
+        let ys = span(series.iter().flat_map(|s| s.points.iter().map(|p| p.1)));
+        let mut chart = ChartBuilder::on(&root)
+            .caption(title, ("sans-serif", 20))
+            .margin(12)
+            .x_label_area_size(40)
+            .y_label_area_size(60)
+            .build_cartesian_2d(xs.0..xs.1, ys.0..ys.1)
             .map_err(|e| plot_err(path, e))?;
+        chart
+            .configure_mesh()
+            .x_desc(x_label)
+            .y_desc(y_label)
+            .draw()
+            .map_err(|e| plot_err(path, e))?;
+        for (i, s) in series.iter().enumerate() {
+            let color = COLORS[i % COLORS.len()];
+            chart
+                .draw_series(LineSeries::new(s.points.clone(), color.stroke_width(2)))
+                .map_err(|e| plot_err(path, e))?
+                .label(s.name.clone())
+                .legend(move |(x, y)| {
+                    PathElement::new(vec![(x, y), (x + 20, y)], color.stroke_width(2))
+                });
+            chart
+                .draw_series(s.points.iter().map(|&p| Circle::new(p, 3, color.filled())))
+                .map_err(|e| plot_err(path, e))?;
+        }
+        chart
+            .configure_series_labels()
+            .background_style(WHITE.mix(0.8))
+            .border_style(BLACK)
+            .draw()
+            .map_err(|e| plot_err(path, e))?;
+        root.present().map_err(|e| plot_err(path, e))?;
     }
-    chart
-        .configure_series_labels()
-        .background_style(WHITE.mix(0.8))
-        .border_style(BLACK)
-        .draw()
-        .map_err(|e| plot_err(path, e))?;
-    root.present().map_err(|e| plot_err(path, e))
+    save(path, &svg)
 }
 
 /// A histogram of `counts` over equal bins starting at `lo` with width `width`.
@@ -90,28 +149,32 @@ pub fn histogram(
     width: f64,
     counts: &[u64],
 ) -> Result<()> {
-    let root = SVGBackend::new(path, (720, 480)).into_drawing_area();
-    root.fill(&WHITE).map_err(|e| plot_err(path, e))?;
-    let hi = lo + width * counts.len() as f64;
-    let top = counts.iter().copied().max().unwrap_or(1).max(1) as f64 * 1.05;
-    let mut chart = ChartBuilder::on(&root)
-        .caption(title, ("sans-serif", 20))
-        .margin(12)
-        .x_label_area_size(40)
-        .y_label_area_size(70)
-        .build_cartesian_2d(lo..hi, 0.0..top)
-        .map_err(|e| plot_err(path, e))?;
-    chart
-        .configure_mesh()
-        .x_desc(x_label)
-        .y_desc("cells")
-        .draw()
-        .map_err(|e| plot_err(path, e))?;
-    chart
-        .draw_series(counts.iter().enumerate().map(|(i, &c)| {
-            let x0 = lo + i as f64 * width;
-            Rectangle::new([(x0, 0.0), (x0 + width, c as f64)], COLORS[0].filled())
-        }))
-        .map_err(|e| plot_err(path, e))?;
-    root.present().map_err(|e| plot_err(path, e))
+    let mut svg = String::new();
+    {
+        let root = SVGBackend::with_string(&mut svg, (720, 480)).into_drawing_area();
+        root.fill(&WHITE).map_err(|e| plot_err(path, e))?;
+        let hi = lo + width * counts.len() as f64;
+        let top = counts.iter().copied().max().unwrap_or(1).max(1) as f64 * 1.05;
+        let mut chart = ChartBuilder::on(&root)
+            .caption(title, ("sans-serif", 20))
+            .margin(12)
+            .x_label_area_size(40)
+            .y_label_area_size(70)
+            .build_cartesian_2d(lo..hi, 0.0..top)
+            .map_err(|e| plot_err(path, e))?;
+        chart
+            .configure_mesh()
+            .x_desc(x_label)
+            .y_desc("cells")
+            .draw()
+            .map_err(|e| plot_err(path, e))?;
+        chart
+            .draw_series(counts.iter().enumerate().map(|(i, &c)| {
+                let x0 = lo + i as f64 * width;
+                Rectangle::new([(x0, 0.0), (x0 + width, c as f64)], COLORS[0].filled())
+            }))
+            .map_err(|e| plot_err(path, e))?;
+        root.present().map_err(|e| plot_err(path, e))?;
+    }
+    save(path, &svg)
 }
