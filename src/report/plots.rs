@@ -59,13 +59,18 @@ fn save(path: &Path, svg: &str) -> Result<()> {
     write_atomic(&path.with_extension("png"), &png)
 }
 
-const COLORS: [RGBColor; 6] = [
+/// Ten distinct colours (the "tab10" palette): Table I has ten settings.
+const COLORS: [RGBColor; 10] = [
     RGBColor(31, 119, 180),
     RGBColor(255, 127, 14),
     RGBColor(44, 160, 44),
     RGBColor(214, 39, 40),
     RGBColor(148, 103, 189),
     RGBColor(140, 86, 75),
+    RGBColor(227, 119, 194),
+    RGBColor(127, 127, 127),
+    RGBColor(188, 189, 34),
+    RGBColor(23, 190, 207),
 ];
 
 fn plot_err(path: &Path, e: impl std::fmt::Display) -> Error {
