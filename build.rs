@@ -10,7 +10,14 @@ fn main() {
         .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string())
         .unwrap_or_else(|| "unknown".into());
     println!("cargo:rustc-env=RRAM_GIT_COMMIT={commit}");
-    for path in [".git/HEAD", ".git/refs", ".git/index", "src", "Cargo.toml", "presets"] {
+    for path in [
+        ".git/HEAD",
+        ".git/refs",
+        ".git/index",
+        "src",
+        "Cargo.toml",
+        "presets",
+    ] {
         println!("cargo:rerun-if-changed={path}");
     }
 }

@@ -16,6 +16,6 @@ for v in OLD NEW; do
   bin=${!v}
   for t in 1 2; do
     echo "== resnet20 $v threads $t"
-    "$bin" bench --model resnet20 --dataset cifar10 --bits 4,4,4,4 --threads "$t" --steps 3 --repeats 2 2>&1 | grep -E "ms/step|ratio"
+    "$bin" bench --model resnet20 --dataset cifar10 --bits 4,4,4,4 --batch 128 --threads "$t" --steps 3 --repeats 2 2>&1 | grep -E "ms/step|ratio"
   done
 done

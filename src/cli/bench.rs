@@ -6,7 +6,7 @@
 //! reported as images/s.
 
 use super::args::BenchArgs;
-use super::resolve::apply_run_args;
+use super::resolve::{apply_model_recipe, apply_run_args};
 use anyhow::Result;
 use rram::config::RunConfig;
 use rram::crossbar::Hardware;
@@ -94,6 +94,7 @@ pub fn bench_one(cfg: &RunConfig, train: &Dataset, steps: usize, repeats: usize)
 
 pub fn run(a: BenchArgs) -> Result<()> {
     let mut cfg = RunConfig::default();
+    apply_model_recipe(&mut cfg, a.run.model.as_deref()); // ResNet: batch 128, as `train` uses
     apply_run_args(&mut cfg, &a.run)?;
     cfg.validate()?;
     let pool = rayon::ThreadPoolBuilder::new()

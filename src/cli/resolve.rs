@@ -81,23 +81,25 @@ pub fn apply_length_args(cfg: &mut RunConfig, a: &LengthArgs) {
     }
 }
 
+/// ResNet's recipe (spec §4: lr 0.1, batch 128, wd 1e-4, step decay) replaces LeNet's defaults
+/// when `--model` names a ResNet; flags applied afterwards still win.
+pub fn apply_model_recipe(cfg: &mut RunConfig, model: Option<&str>) {
+    if model.is_some_and(|m| m.starts_with("resnet")) {
+        cfg.lr = 0.1;
+        cfg.batch = 128;
+        cfg.weight_decay = 1e-4;
+        cfg.schedule = Schedule::Step;
+    }
+}
+
 /// The config of `rram train` (not `--resume`, which reads the run's own config).
 pub fn train_config(a: &TrainArgs) -> Result<RunConfig> {
     let mut cfg = match &a.config {
         Some(p) => RunConfig::load(p)?,
         None => RunConfig::default(),
     };
-    // ResNet's recipe (spec §4) replaces LeNet's defaults; flags given still win.
-    if a.config.is_none()
-        && a.run
-            .model
-            .as_deref()
-            .is_some_and(|m| m.starts_with("resnet"))
-    {
-        cfg.lr = 0.1;
-        cfg.batch = 128;
-        cfg.weight_decay = 1e-4;
-        cfg.schedule = Schedule::Step;
+    if a.config.is_none() {
+        apply_model_recipe(&mut cfg, a.run.model.as_deref());
     }
     apply_run_args(&mut cfg, &a.run)?;
     apply_length_args(&mut cfg, &a.length);
