@@ -66,6 +66,7 @@ pub fn bench_one(cfg: &RunConfig, train: &Dataset, steps: usize, repeats: usize)
     run_steps(&mut model, 10, &mut other);
     let mut rates = Vec::new();
     model.profile = Some(vec![[0.0; 2]; model.layers.len()]);
+    model.layers.iter_mut().for_each(|l| l.time_parts(true));
     other = 0.0;
     for _ in 0..repeats.max(1) {
         let t = Instant::now();
@@ -78,9 +79,26 @@ pub fn bench_one(cfg: &RunConfig, train: &Dataset, steps: usize, repeats: usize)
     let mut breakdown = BTreeMap::new();
     let profile = model.profile.take().unwrap();
     for (l, [f, b]) in model.layers.iter().zip(profile) {
-        let k = layer_kind(l.name());
-        *breakdown.entry(format!("{k} forward")).or_insert(0.0) += f / total_steps;
-        *breakdown.entry(format!("{k} backward")).or_insert(0.0) += b / total_steps;
+        let parts = l.part_times();
+        if parts.is_empty() {
+            let k = layer_kind(l.name());
+            *breakdown.entry(format!("{k} forward")).or_insert(0.0) += f / total_steps;
+            *breakdown.entry(format!("{k} backward")).or_insert(0.0) += b / total_steps;
+            continue;
+        }
+        // A residual block: its parts by kind, and what is left of its time as "block other".
+        let (mut pf, mut pb) = (0.0, 0.0);
+        for (k, [kf, kb]) in parts {
+            *breakdown.entry(format!("{k} forward")).or_insert(0.0) += kf / total_steps;
+            *breakdown.entry(format!("{k} backward")).or_insert(0.0) += kb / total_steps;
+            pf += kf;
+            pb += kb;
+        }
+        *breakdown.entry("block other forward".into()).or_insert(0.0) +=
+            (f - pf).max(0.0) / total_steps;
+        *breakdown
+            .entry("block other backward".into())
+            .or_insert(0.0) += (b - pb).max(0.0) / total_steps;
     }
     breakdown.insert("loss+sgd".into(), other / total_steps);
     Outcome {

@@ -64,6 +64,14 @@ pub trait Layer: Send {
     fn buffers(&mut self) -> Vec<(String, &mut Vec<f32>)> {
         Vec::new()
     }
+    /// Start (true) or stop timing the parts of a composite layer (a residual block) for
+    /// `rram bench`; a plain layer has no parts.
+    fn time_parts(&mut self, _on: bool) {}
+    /// Seconds spent so far in each part kind (`conv`, `bn`, `act`, `shortcut`), forward and
+    /// backward, since timing started.
+    fn part_times(&self) -> Vec<(&'static str, [f64; 2])> {
+        Vec::new()
+    }
     /// The matrix core of a Conv2d / Linear layer.
     fn matrix(&mut self) -> Option<&mut MatrixCore> {
         None

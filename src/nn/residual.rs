@@ -23,6 +23,32 @@ pub struct BasicBlock {
     c_out: usize,
     stride: usize,
     in_shape: Vec<usize>,
+    /// Per part kind: seconds forward and backward (only while `time_parts(true)`).
+    timing: Option<Vec<(&'static str, [f64; 2])>>,
+}
+
+/// Run `f`, adding its wall time to `kind`'s entry (phase 0 forward, 1 backward) when timing.
+fn timed<T>(
+    timing: &mut Option<Vec<(&'static str, [f64; 2])>>,
+    kind: &'static str,
+    phase: usize,
+    f: impl FnOnce() -> T,
+) -> T {
+    let Some(t) = timing.as_mut() else {
+        return f();
+    };
+    let start = std::time::Instant::now();
+    let out = f();
+    let secs = start.elapsed().as_secs_f64();
+    match t.iter_mut().find(|(k, _)| *k == kind) {
+        Some((_, v)) => v[phase] += secs,
+        None => {
+            let mut v = [0.0; 2];
+            v[phase] = secs;
+            t.push((kind, v));
+        }
+    }
+    out
 }
 
 impl BasicBlock {
@@ -57,6 +83,7 @@ impl BasicBlock {
             c_out,
             stride,
             in_shape: Vec::new(),
+            timing: None,
         }
     }
 
@@ -111,39 +138,60 @@ impl Layer for BasicBlock {
         &self.name
     }
 
+    fn time_parts(&mut self, on: bool) {
+        self.timing = on.then(Vec::new);
+    }
+
+    fn part_times(&self) -> Vec<(&'static str, [f64; 2])> {
+        self.timing.clone().unwrap_or_default()
+    }
+
     /// # Shapes
     /// `[c_in, n, h, w]` → `[c_out, n, h/stride, w/stride]`.
     fn forward(&mut self, x: Tensor, ctx: &Ctx) -> Tensor {
         self.in_shape = x.shape.clone();
-        let mut y = self.conv1.forward(x.clone(), ctx);
-        y = self.bn1.forward(y, ctx);
-        y = self.act1.forward(y, ctx);
-        y = self.conv2.forward(y, ctx);
-        let mut y = self.bn2.forward(y, ctx);
-        let short = self.shortcut(&x, y.dim(2), y.dim(3));
-        for (a, b) in y.data.iter_mut().zip(&short) {
-            *a += b;
-        }
-        if let Some(p) = y.pre_quant.as_mut() {
-            for (a, b) in p.iter_mut().zip(&short) {
+        let mut timing = self.timing.take();
+        let tm = &mut timing;
+        let mut y = timed(tm, "conv", 0, || self.conv1.forward(x.clone(), ctx));
+        y = timed(tm, "bn", 0, || self.bn1.forward(y, ctx));
+        y = timed(tm, "act", 0, || self.act1.forward(y, ctx));
+        y = timed(tm, "conv", 0, || self.conv2.forward(y, ctx));
+        let mut y = timed(tm, "bn", 0, || self.bn2.forward(y, ctx));
+        timed(tm, "shortcut", 0, || {
+            let short = self.shortcut(&x, y.dim(2), y.dim(3));
+            for (a, b) in y.data.iter_mut().zip(&short) {
                 *a += b;
             }
-        }
-        self.act_out.forward(y, ctx)
+            if let Some(p) = y.pre_quant.as_mut() {
+                for (a, b) in p.iter_mut().zip(&short) {
+                    *a += b;
+                }
+            }
+        });
+        let out = timed(tm, "act", 0, || self.act_out.forward(y, ctx));
+        self.timing = timing;
+        out
     }
 
     fn backward(&mut self, dy: Tensor, ctx: &Ctx) -> Tensor {
-        let d_sum = self.act_out.backward(dy, ctx);
+        let mut timing = self.timing.take();
+        let tm = &mut timing;
+        let d_sum = timed(tm, "act", 1, || self.act_out.backward(dy, ctx));
         let (n, h_out, w_out) = (d_sum.dim(1), d_sum.dim(2), d_sum.dim(3));
-        let d_short = self.shortcut_backward(&d_sum.data, n, h_out, w_out);
-        let mut d = self.bn2.backward(d_sum, ctx);
-        d = self.conv2.backward(d, ctx);
-        d = self.act1.backward(d, ctx);
-        d = self.bn1.backward(d, ctx);
-        let mut dx = self.conv1.backward(d, ctx);
-        for (a, b) in dx.data.iter_mut().zip(&d_short) {
-            *a += b;
-        }
+        let d_short = timed(tm, "shortcut", 1, || {
+            self.shortcut_backward(&d_sum.data, n, h_out, w_out)
+        });
+        let mut d = timed(tm, "bn", 1, || self.bn2.backward(d_sum, ctx));
+        d = timed(tm, "conv", 1, || self.conv2.backward(d, ctx));
+        d = timed(tm, "act", 1, || self.act1.backward(d, ctx));
+        d = timed(tm, "bn", 1, || self.bn1.backward(d, ctx));
+        let mut dx = timed(tm, "conv", 1, || self.conv1.backward(d, ctx));
+        timed(tm, "shortcut", 1, || {
+            for (a, b) in dx.data.iter_mut().zip(&d_short) {
+                *a += b;
+            }
+        });
+        self.timing = timing;
         dx
     }
 
