@@ -152,6 +152,11 @@ pub struct RunConfig {
     /// after this many epochs has failed to converge: it stops there and is reported as
     /// `stalled` (a result, like `diverged`). 0 = never stop. Default 3.
     pub stall_epochs: usize,
+    /// Ideal engine: read each layer's propagated error through one CO-bit ADC with the CO range
+    /// rule, as the arrays' backward row ADCs do (without tiles or phases). The arrays bound the
+    /// error this way; without it G = 1 errors grow layer by layer and training stalls
+    /// (docs/results.md). Default false.
+    pub ideal_error_adc: bool,
     /// Images per step. Default 64 (spec §4).
     pub batch: usize,
     /// Peak learning rate. Default 0.05.
@@ -199,6 +204,7 @@ impl Default for RunConfig {
             g_rounding: GRounding::MidTread,
             epochs: 20,
             stall_epochs: 3,
+            ideal_error_adc: false,
             batch: 64,
             lr: 0.05,
             momentum: 0.9,

@@ -289,6 +289,30 @@ fn a_run_that_never_learns_stops_as_stalled_unless_told_not_to() {
 }
 
 #[test]
+fn ideal_error_adc_reads_errors_only_when_co_is_quantized() {
+    let tmp = tempfile::tempdir().unwrap();
+    let run = |name: &str, bits: &str, flag: bool| {
+        let dir = tmp.path().join(name);
+        let mut args = SMALL.to_vec();
+        args.extend(["--epochs", "1", "--hardware", "ideal", "--bits", bits]);
+        if flag {
+            args.push("--ideal-error-adc");
+        }
+        train(&dir, &args);
+        let cfg = rram::config::RunConfig::load(&dir.join("config.toml")).unwrap();
+        assert_eq!(cfg.ideal_error_adc, flag);
+        metrics(&dir)
+    };
+    // fp32 CO: the read is the identity, the run is the same to the last digit
+    assert_eq!(
+        run("f0", "32,32,32,32", false),
+        run("f1", "32,32,32,32", true)
+    );
+    // a 2-bit CO: the propagated errors are read at 3 levels, and the run differs
+    assert_ne!(run("q0", "4,2,4,4", false), run("q1", "4,2,4,4", true));
+}
+
+#[test]
 fn rram_without_noise_and_with_wide_adcs_trains_exactly_like_ideal() {
     // One array per layer, Gmin = 0, no disturbance, one-phase backward read at fp32: every
     // number of the run must equal the ideal engine's.

@@ -145,6 +145,9 @@ pub struct TrainArgs {
     /// Learning-rate schedule: cosine (default), step, constant.
     #[arg(long)]
     pub schedule: Option<String>,
+    /// Ideal engine: read propagated errors through a CO-bit ADC, as the arrays do.
+    #[arg(long)]
+    pub ideal_error_adc: bool,
     /// Stop a run still below twice chance accuracy after this many epochs, as `stalled` (0 = never; default 3).
     #[arg(long)]
     pub stall_epochs: Option<usize>,
@@ -159,7 +162,7 @@ pub struct TrainArgs {
         "model", "dataset", "bits", "batch", "data", "epochs", "lr", "momentum",
         "weight_decay", "schedule", "seed", "train_limit", "test_limit", "config", "out",
         "fp32_first_last", "hardware", "xbar", "disturb", "faults", "adc", "read_noise", "d2d",
-        "co_range", "g_rounding", "stall_epochs",
+        "co_range", "g_rounding", "stall_epochs", "ideal_error_adc",
     ])]
     pub resume: Option<PathBuf>,
     /// No progress bars (epoch lines and the summary still print).

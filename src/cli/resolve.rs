@@ -118,6 +118,9 @@ pub fn train_config(a: &TrainArgs) -> Result<RunConfig> {
     if let Some(v) = a.stall_epochs {
         cfg.stall_epochs = v;
     }
+    if a.ideal_error_adc {
+        cfg.ideal_error_adc = true;
+    }
     cfg.validate()?;
     Ok(cfg)
 }

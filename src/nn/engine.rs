@@ -28,6 +28,9 @@ use rayon::prelude::*;
 const CO_RANGE_MOMENTUM: f32 = 0.1;
 
 pub struct MatrixCore {
+    /// Ideal engine only: read the propagated error `dx` through one CO-bit ADC with the CO
+    /// range rule, as a single array read in one phase would (`RunConfig::ideal_error_adc`).
+    pub read_errors: bool,
     /// Index of the layer in its model: keys its random streams.
     pub index: u64,
     pub rows: usize,
@@ -103,6 +106,7 @@ impl MatrixCore {
             input_grad: true,
             xbar: None,
             backward_adc_bits: bits.co,
+            read_errors: false,
             counters: LayerCounters::default(),
             w_q: Vec::new(),
             w_d: Vec::new(),
@@ -392,6 +396,11 @@ impl MatrixCore {
             cols,
             false,
         );
+        if self.read_errors {
+            let s = output::batch_range(&dx, self.bits.co, self.co_rule);
+            output::quantize_with_range(&mut dx, self.bits.co, s);
+            self.counters.backprop1.digital_ops += (rows * p) as u64;
+        }
         dx
     }
 

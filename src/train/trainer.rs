@@ -115,6 +115,11 @@ pub fn init_model(cfg: &RunConfig, train: &Dataset) -> Model {
     model.set_quant_options(cfg.co_range, cfg.g_rounding);
     if cfg.hardware == Hardware::Rram {
         model.attach_crossbar(&cfg.crossbar, cfg.seed);
+    } else if cfg.ideal_error_adc {
+        model
+            .all_matrices()
+            .into_iter()
+            .for_each(|(_, c)| c.read_errors = true);
     }
     let mut idx: Vec<u32> = (0..train.len() as u32).collect();
     Rng::keyed(cfg.seed, stream::CALIB, &[]).shuffle(&mut idx);
