@@ -49,9 +49,10 @@ pub struct TiledMatrix {
     pub w_eff_valid: bool,
     /// Running ADC range per array in the forward direction (evaluation), row-block-major.
     pub fwd_range: Vec<f32>,
-    /// Buffers of the backward read reused from step to step (fresh ones of this size cost a
-    /// page fault per 4 KiB): the two phases of the error and their products.
-    bwd: [Vec<f32>; 4],
+    /// Work buffers reused from step to step (fresh ones of this size cost a page fault per
+    /// 4 KiB): the backward read's two error phases and their products; the forward's per-array
+    /// products use the third.
+    scratch: [Vec<f32>; 4],
 }
 
 impl TiledMatrix {
@@ -100,7 +101,7 @@ impl TiledMatrix {
             scale: 1.0,
             w_eff_valid: false,
             fwd_range: vec![0.0; rb * cb],
-            bwd: Default::default(),
+            scratch: Default::default(),
         }
     }
 
@@ -279,7 +280,7 @@ impl TiledMatrix {
         };
         let (nrb, ncb) = self.grid();
         let mut ranges = std::mem::take(&mut self.fwd_range);
-        let mut part = std::mem::take(&mut self.bwd[2]); // per-array products, reused across steps
+        let mut part = std::mem::take(&mut self.scratch[2]); // per-array products, reused across steps
         let w = self.read_weights(seed, step, 0);
         let mut y = vec![0.0; cols * p];
         let mut pass: Option<Vec<u8>> = None;
@@ -359,7 +360,7 @@ impl TiledMatrix {
             }
         }
         drop(w);
-        self.bwd[2] = part;
+        self.scratch[2] = part;
         self.fwd_range = ranges;
         if train {
             let pn = p as u64;
@@ -395,7 +396,7 @@ impl TiledMatrix {
     ) -> Vec<f32> {
         let (rows, cols) = (self.rows, self.cols);
         let (nrb, ncb) = self.grid();
-        let mut bufs = std::mem::take(&mut self.bwd);
+        let mut bufs = std::mem::take(&mut self.scratch);
         let w = self.read_weights(seed, step, 1);
         let two_phase = self.cfg.signed_input == SignedInput::TwoPhase;
         let [g_pos, g_neg, prod_pos, prod_neg] = &mut bufs;
@@ -458,7 +459,7 @@ impl TiledMatrix {
         c.cell_reads += 2 * (rows * cols) as u64 * pn * phases;
         c.digital_ops += (rows as u64 * pn) * (phases * ncb as u64 - 1);
         drop(w);
-        self.bwd = bufs;
+        self.scratch = bufs;
         dx
     }
 }

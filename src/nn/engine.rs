@@ -255,35 +255,38 @@ impl MatrixCore {
         if ctx.train {
             self.co_q.resize(cols * p, 0.0);
         }
+        // `read` is the ADC specialised to its variant, so the per-row loop has no branch on it.
         let bias = &self.bias;
         let raw_ref = raw.as_deref();
-        let row =
-            |c: usize, ys: &mut [f32], mut cq: Option<&mut [f32]>, mut pr: Option<&mut [f32]>| {
-                let b = bias.get(c).copied().unwrap_or(0.0);
-                let rr = raw_ref.map(|r| &r[c * p..(c + 1) * p]);
-                for (i, v) in ys.iter_mut().enumerate() {
-                    let r = rr.map_or(*v, |r| r[i]);
-                    let q = adc.read(*v);
-                    if let Some(cq) = cq.as_deref_mut() {
-                        cq[i] = q;
+        crate::with_adc!(adc, read => {
+            let row =
+                |c: usize, ys: &mut [f32], mut cq: Option<&mut [f32]>, mut pr: Option<&mut [f32]>| {
+                    let b = bias.get(c).copied().unwrap_or(0.0);
+                    let rr = raw_ref.map(|r| &r[c * p..(c + 1) * p]);
+                    for (i, v) in ys.iter_mut().enumerate() {
+                        let r = rr.map_or(*v, |r| r[i]);
+                        let q = read(*v);
+                        if let Some(cq) = cq.as_deref_mut() {
+                            cq[i] = q;
+                        }
+                        if let Some(pr) = pr.as_deref_mut() {
+                            pr[i] = alpha * r + b;
+                        }
+                        *v = alpha * q + b;
                     }
-                    if let Some(pr) = pr.as_deref_mut() {
-                        pr[i] = alpha * r + b;
-                    }
-                    *v = alpha * q + b;
-                }
-            };
-        let ys = y.par_chunks_mut(p).enumerate();
-        match (ctx.train, keep_pre) {
-            (true, true) => ys
-                .zip(self.co_q.par_chunks_mut(p))
-                .zip(pre.par_chunks_mut(p))
-                .for_each(|(((c, ys), cq), pr)| row(c, ys, Some(cq), Some(pr))),
-            (true, false) => ys
-                .zip(self.co_q.par_chunks_mut(p))
-                .for_each(|((c, ys), cq)| row(c, ys, Some(cq), None)),
-            (false, _) => ys.for_each(|(c, ys)| row(c, ys, None, None)),
-        }
+                };
+            let ys = y.par_chunks_mut(p).enumerate();
+            match (ctx.train, keep_pre) {
+                (true, true) => ys
+                    .zip(self.co_q.par_chunks_mut(p))
+                    .zip(pre.par_chunks_mut(p))
+                    .for_each(|(((c, ys), cq), pr)| row(c, ys, Some(cq), Some(pr))),
+                (true, false) => ys
+                    .zip(self.co_q.par_chunks_mut(p))
+                    .for_each(|((c, ys), cq)| row(c, ys, Some(cq), None)),
+                (false, _) => ys.for_each(|(c, ys)| row(c, ys, None, None)),
+            }
+        });
         let pre = keep_pre.then_some(pre);
         if ctx.train {
             self.x = x;

@@ -135,20 +135,10 @@ impl Adc {
         }
     }
 
+    /// The ADC's reading of `v` (one value; loops use [`with_adc!`], which this calls).
     #[inline]
     pub fn read(&self, v: f32) -> f32 {
-        match *self {
-            Adc::Ideal => v,
-            Adc::Sign(s) => {
-                if v >= 0.0 {
-                    s
-                } else {
-                    -s
-                }
-            }
-            Adc::Uniform { to, from, levels } => super::round(v * to).clamp(-levels, levels) * from,
-            Adc::Zero => 0.0,
-        }
+        crate::with_adc!(*self, read => read(v))
     }
 }
 
@@ -206,30 +196,32 @@ pub fn read_difference(
 ) {
     assert_eq!(dst.len(), pos.len());
     assert_eq!(dst.len(), neg.len());
-    with_adc!(Adc::new(bits, s_pos), read_pos => with_adc!(Adc::new(bits, s_neg), read_neg => dst
-    .par_chunks_mut(CHUNK)
-    .zip(pos.par_chunks(CHUNK))
-    .zip(neg.par_chunks(CHUNK))
-    .for_each(|((ds, ps), ns)| {
-        for ((d, &a), &b) in ds.iter_mut().zip(ps).zip(ns) {
-                // the value of `0 += 1·a'; += −1·b'` (keep the `0.0 +`: 0 + −0 is +0)
-            *d = (0.0 + read_pos(a)) - read_neg(b);
-        }
-    })));
+    with_adc!(Adc::new(bits, s_pos), read_pos => with_adc!(Adc::new(bits, s_neg), read_neg => {
+        dst.par_chunks_mut(CHUNK)
+            .zip(pos.par_chunks(CHUNK))
+            .zip(neg.par_chunks(CHUNK))
+            .for_each(|((ds, ps), ns)| {
+                for ((d, &a), &b) in ds.iter_mut().zip(ps).zip(ns) {
+                    // the value of `0 += 1·a'; += −1·b'` (keep the `0.0 +`: 0 + −0 is +0)
+                    *d = (0.0 + read_pos(a)) - read_neg(b);
+                }
+            })
+    }));
 }
 
 /// `dst += sign · ADC(part)` with range `s`: an array's converted partial sums added into the
 /// digital accumulator in one pass (the same arithmetic as quantizing `part` first).
 pub fn accumulate_read(dst: &mut [f32], part: &[f32], bits: Bits, s: f32, sign: f32) {
     assert_eq!(dst.len(), part.len());
-    with_adc!(Adc::new(bits, s), read => dst
-    .par_chunks_mut(CHUNK)
-    .zip(part.par_chunks(CHUNK))
-    .for_each(|(ds, ps)| {
-        for (d, &v) in ds.iter_mut().zip(ps) {
-            *d += sign * read(v);
-        }
-    }));
+    with_adc!(Adc::new(bits, s), read => {
+        dst.par_chunks_mut(CHUNK)
+            .zip(part.par_chunks(CHUNK))
+            .for_each(|(ds, ps)| {
+                for (d, &v) in ds.iter_mut().zip(ps) {
+                    *d += sign * read(v);
+                }
+            })
+    });
 }
 
 /// Quantize one layer's outputs in place; the range comes from this batch. Returns `s`.
