@@ -178,11 +178,7 @@ fn whole_lenet5_gradient_at_fp32() {
     let mut m = Model::build(ModelKind::Lenet5, BitWidths::FP32, false, &mut rng);
     let x = random_tensor(vec![1, 3, 28, 28], &mut rng, 0.0, 1.0);
     let labels = [1u8, 7, 3];
-    let ctx = Ctx {
-        train: true,
-        step: 0,
-        seed: 1,
-    };
+    let ctx = Ctx::train(0, 1);
     let loss =
         |m: &mut Model| softmax_cross_entropy(&m.forward(x.clone(), &ctx), &labels).loss as f64;
     let out = softmax_cross_entropy(&m.forward(x.clone(), &ctx), &labels);

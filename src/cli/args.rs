@@ -60,10 +60,10 @@ pub struct DisturbArgs {
 /// Settings shared by `train` and `bench`.
 #[derive(Args, Debug, Default, Clone)]
 pub struct RunArgs {
-    /// Network: lenet5 (default), lenet5-caffe.
+    /// Network: lenet5 (default), lenet5-caffe, resnet20, resnet32, resnet44, resnet56.
     #[arg(long)]
     pub model: Option<String>,
-    /// Dataset: mnist.
+    /// Dataset: mnist or cifar10 (default: the one the model is made for).
     #[arg(long)]
     pub dataset: Option<String>,
     /// Bit-widths A,CO,W,G, each 1..16 or 32 (= fp32), e.g. 4,4,4,4.

@@ -46,11 +46,7 @@ pub fn bench_one(cfg: &RunConfig, train: &Dataset, steps: usize, repeats: usize)
     let mut run_steps = |model: &mut rram::models::Model, n: usize, other: &mut f64| {
         for _ in 0..n {
             let (x, labels) = &batches[step as usize % batches.len()];
-            let ctx = Ctx {
-                train: true,
-                step,
-                seed: cfg.seed,
-            };
+            let ctx = Ctx::train(step, cfg.seed);
             let logits = model.forward(x.clone(), &ctx);
             let t = Instant::now();
             let out = softmax_cross_entropy(&logits, labels);

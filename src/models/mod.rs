@@ -53,25 +53,24 @@ impl Model {
 
     /// Per-layer operation counts (`counters.json`).
     pub fn counters(&mut self) -> Vec<LayerReport> {
-        let mut out = Vec::new();
-        for l in &mut self.layers {
-            let name = l.name().to_string();
-            if let Some(c) = l.matrix() {
+        // every matrix, also those inside residual blocks (`s1b1.conv1`, …)
+        self.all_matrices()
+            .into_iter()
+            .map(|(layer, c)| {
                 let (arrays, utilisation) = c
                     .xbar
                     .as_ref()
                     .map_or((0, 0.0), |x| (x.arrays(), x.utilisation()));
-                out.push(LayerReport {
-                    layer: name,
+                LayerReport {
+                    layer,
                     rows: c.rows,
                     cols: c.cols,
                     arrays,
                     utilisation,
                     counts: c.counters,
-                });
-            }
-        }
-        out
+                }
+            })
+            .collect()
     }
 
     /// Restore counts saved by `counters` (a resumed run continues them).
@@ -139,7 +138,7 @@ impl Model {
     /// Data-dependent initialisation: walk the layers in order on a batch and set each matrix
     /// layer's α so that its output has standard deviation `target`.
     pub fn calibrate(&mut self, mut x: Tensor, target: f32, seed: u64) {
-        let ctx = Ctx::eval(seed);
+        let ctx = Ctx::calibration(seed);
         for l in &mut self.layers {
             if let Some(core) = l.matrix() {
                 core.set_alpha(1.0);

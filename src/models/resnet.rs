@@ -1,6 +1,6 @@
-//! ResNet for CIFAR-10 (He et al. 2016; spec §4): conv3×3 16 → BN → A, three stages of n basic
+//! ResNet for CIFAR-10 (He et al. 2016; spec §4): conv3×3 16 → BN → ReLU, three stages of n basic
 //! blocks with 16, 32 and 64 channels (stride 2 at the start of stages 2 and 3, option-A
-//! shortcuts), global average pooling, FC 64 → 10. Depth 6n + 2: ResNet-20/32/44/56.
+//! shortcuts), global average pooling, A, FC 64 → 10. Depth 6n + 2: ResNet-20/32/44/56.
 //!
 //! The image enters through the A quantizer (a DAC input, clipped to [0, 1]) when A is quantized;
 //! at fp32 it enters unchanged, normalised per channel by the data pipeline.
@@ -14,7 +14,7 @@ use crate::nn::conv2d::Conv2dConfig;
 use crate::nn::linear::Linear;
 use crate::nn::pool::GlobalAvgPool;
 use crate::nn::residual::BasicBlock;
-use crate::quant::BitWidths;
+use crate::quant::{BitWidths, Bits};
 use crate::rng::Rng;
 
 pub fn build(kind: ModelKind, depth: usize, bits: BitWidths, rng: &mut Rng) -> Model {
@@ -30,7 +30,8 @@ pub fn build(kind: ModelKind, depth: usize, bits: BitWidths, rng: &mut Rng) -> M
     conv1.core.input_grad = false;
     layers.push(Box::new(conv1));
     layers.push(Box::new(BatchNorm2d::new("bn1", 16)));
-    layers.push(Box::new(Activation::new("act1", bits.a)));
+    // digital ReLU: each block quantizes its conv input itself (see `residual`)
+    layers.push(Box::new(Activation::new("act1", Bits::Fp32)));
     let mut c_in = 16;
     let mut index = 1;
     for (s, c) in [16, 32, 64].into_iter().enumerate() {
@@ -45,6 +46,9 @@ pub fn build(kind: ModelKind, depth: usize, bits: BitWidths, rng: &mut Rng) -> M
         }
     }
     layers.push(Box::new(GlobalAvgPool::new()));
+    if !bits.a.is_fp32() {
+        layers.push(Box::new(Activation::ranged("act_fc", bits.a))); // the FC's DAC inputs
+    }
     layers.push(Box::new(Linear::new("fc", index, 64, 10, bits, rng)));
     Model {
         kind,

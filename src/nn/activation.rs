@@ -1,14 +1,27 @@
 //! `Activation`: the A quantization point as a layer (clip to [0, 1] and quantize to A bits; a
 //! ReLU at fp32). Placed before every matrix layer's input, including the image itself.
+//!
+//! A *ranged* activation feeds a DAC from a signal that is not bounded by 1 (ResNet's digital
+//! residual stream): it maps the DAC's full scale to a range `r` set from the data by the CO
+//! range rule (`auto`), `a_q = r·quantize_k(clip(x/r, 0, 1))`, with `r` kept as a running
+//! estimate for evaluation as the ADC range is. A digital scale before and after the DAC; without
+//! it the stream, which grows past 1 block by block, would reach the convs clipped to a constant.
 
 use super::{Ctx, Layer};
+use crate::quant::output::{CoRange, batch_range};
 use crate::quant::{Bits, activation};
 use crate::tensor::Tensor;
+
+/// Weight of the newest batch in the running range (as BN's running statistics).
+const RANGE_MOMENTUM: f32 = 0.1;
 
 pub struct Activation {
     name: String,
     pub bits: Bits,
     mask: Vec<u8>,
+    /// Ranged activations only: the running range `r` (one element; 0 until the first training
+    /// batch). Empty for the plain [0, 1] clip.
+    range: Vec<f32>,
 }
 
 impl Activation {
@@ -17,7 +30,37 @@ impl Activation {
             name: name.to_string(),
             bits,
             mask: Vec::new(),
+            range: Vec::new(),
         }
+    }
+
+    /// A DAC input with a data-set range (see the module docs).
+    pub fn ranged(name: &str, bits: Bits) -> Self {
+        Activation {
+            range: vec![0.0],
+            ..Activation::new(name, bits)
+        }
+    }
+
+    /// The range `r` for this pass (1 for a plain activation).
+    fn pass_range(&mut self, x: &[f32], ctx: &Ctx) -> f32 {
+        let Some(running) = self.range.first().copied() else {
+            return 1.0;
+        };
+        let r = if ctx.train || running == 0.0 {
+            batch_range(x, self.bits, CoRange::Auto)
+        } else {
+            running
+        };
+        let r = if r > 0.0 && r.is_finite() { r } else { 1.0 };
+        if ctx.train {
+            self.range[0] = if running == 0.0 {
+                r
+            } else {
+                running + RANGE_MOMENTUM * (r - running)
+            };
+        }
+        r
     }
 }
 
@@ -28,14 +71,32 @@ impl Layer for Activation {
 
     /// # Shapes
     /// Any; unchanged.
-    fn forward(&mut self, mut x: Tensor, _ctx: &Ctx) -> Tensor {
-        let pre = x.pre_quant.take();
+    fn forward(&mut self, mut x: Tensor, ctx: &Ctx) -> Tensor {
+        let mut pre = x.pre_quant.take();
+        if self.range.is_empty() || self.bits.is_fp32() {
+            activation::forward(&mut x.data, pre.as_deref(), self.bits, &mut self.mask);
+            return x;
+        }
+        let r = self.pass_range(&x.data, ctx);
+        let inv = 1.0 / r;
+        x.data.iter_mut().for_each(|v| *v *= inv);
+        if let Some(p) = pre.as_mut() {
+            p.iter_mut().for_each(|v| *v *= inv);
+        }
         activation::forward(&mut x.data, pre.as_deref(), self.bits, &mut self.mask);
+        x.data.iter_mut().for_each(|v| *v *= r);
         x
     }
 
     fn backward(&mut self, mut dy: Tensor, _ctx: &Ctx) -> Tensor {
         activation::backward(&mut dy.data, &self.mask);
         dy
+    }
+
+    fn buffers(&mut self) -> Vec<(String, &mut Vec<f32>)> {
+        if self.range.is_empty() {
+            return Vec::new();
+        }
+        vec![("range".to_string(), &mut self.range)]
     }
 }

@@ -50,8 +50,15 @@ impl Layer for BatchNorm2d {
         let m = x.len() / c;
         if !ctx.train {
             for (ch, xs) in x.data.chunks_mut(m).enumerate() {
-                let inv = 1.0 / (self.running_var[ch] + self.eps).sqrt();
-                let (g, b, mu) = (self.gamma[ch], self.beta[ch], self.running_mean[ch]);
+                let (mu, var) = if ctx.batch_stats {
+                    let mean = (xs.iter().map(|&v| v as f64).sum::<f64>() / m as f64) as f32;
+                    let var = xs.iter().map(|&v| ((v - mean) as f64).powi(2)).sum::<f64>();
+                    (mean, (var / m as f64) as f32)
+                } else {
+                    (self.running_mean[ch], self.running_var[ch])
+                };
+                let inv = 1.0 / (var + self.eps).sqrt();
+                let (g, b) = (self.gamma[ch], self.beta[ch]);
                 xs.iter_mut().for_each(|v| *v = g * (*v - mu) * inv + b);
             }
             return x;
@@ -80,6 +87,17 @@ impl Layer for BatchNorm2d {
         } else {
             1.0
         };
+        // The value before an upstream CO quantizer (what the next activation's straight-through
+        // mask is judged at) goes through the same affine map as the data, or the mask would be
+        // judged at the un-normalised conv output.
+        if let Some(pre) = x.pre_quant.as_mut() {
+            pre.par_chunks_mut(m).enumerate().for_each(|(ch, ps)| {
+                let (mean, var) = stats[ch];
+                let inv = 1.0 / (var + self.eps).sqrt();
+                let (g, b) = (self.gamma[ch], self.beta[ch]);
+                ps.iter_mut().for_each(|v| *v = g * (*v - mean) * inv + b);
+            });
+        }
         for (ch, &(mean, var)) in stats.iter().enumerate() {
             self.inv_std[ch] = 1.0 / (var + self.eps).sqrt();
             self.running_mean[ch] += self.momentum * (mean - self.running_mean[ch]);

@@ -25,14 +25,35 @@ pub struct Ctx {
     pub step: u64,
     /// The run seed.
     pub seed: u64,
+    /// Data-dependent initialisation (`Model::calibrate`): an evaluation pass in which
+    /// batch-norm normalises with the batch's own statistics, because its running ones have not
+    /// been trained yet; nothing is updated.
+    pub batch_stats: bool,
 }
 
 impl Ctx {
-    pub fn eval(seed: u64) -> Self {
+    pub const fn train(step: u64, seed: u64) -> Self {
+        Ctx {
+            train: true,
+            step,
+            seed,
+            batch_stats: false,
+        }
+    }
+
+    pub const fn eval(seed: u64) -> Self {
         Ctx {
             train: false,
             step: 0,
             seed,
+            batch_stats: false,
+        }
+    }
+
+    pub const fn calibration(seed: u64) -> Self {
+        Ctx {
+            batch_stats: true,
+            ..Ctx::eval(seed)
         }
     }
 }

@@ -1,13 +1,21 @@
-//! `BasicBlock` (He et al. 2016, CIFAR variant): conv3×3 → BN → A → conv3×3 → BN, plus the
+//! `BasicBlock` (He et al. 2016, CIFAR variant): A → conv3×3 → BN → A → conv3×3 → BN, plus the
 //! option-A shortcut (identity; when the shape changes, take every other pixel and zero-pad the
-//! new channels, half on each side — no weights), then A after the sum. BN and the addition are
-//! digital ("others"); both convs are matrix layers (on the arrays under `--hardware rram`).
+//! new channels, half on each side — no weights), then a ReLU after the sum. BN, the addition and
+//! the ReLU are digital ("others"); both convs are matrix layers (on the arrays under
+//! `--hardware rram`).
+//!
+//! A is the DAC at a conv's input, so it sits on the conv branch only: the residual stream stays
+//! digital and unclipped (`Activation::ranged` maps it onto the DAC's range). Clipping it to
+//! [0, 1] after every sum (A there instead) blocks the
+//! gradient wherever a sum leaves [0, 1], on the shortcut too, and nine blocks of that starve the
+//! first layers: 8,8,8,8 then stayed at chance (0.098 after 2 epochs on 2,560 images; the
+//! shortcut-preserving placement learns, see docs/results.md).
 
 use super::activation::Activation;
 use super::batch_norm::BatchNorm2d;
 use super::conv2d::{Conv2d, Conv2dConfig};
 use super::{Ctx, Layer, MatrixCore, ParamView};
-use crate::quant::BitWidths;
+use crate::quant::{BitWidths, Bits};
 use crate::rng::Rng;
 use crate::tensor::Tensor;
 
@@ -15,6 +23,8 @@ pub struct BasicBlock {
     name: String,
     conv1: Conv2d,
     bn1: BatchNorm2d,
+    /// A at conv1's input (`None` at fp32 A: the input is already a ReLU output).
+    act_in: Option<Activation>,
     act1: Activation,
     conv2: Conv2d,
     bn2: BatchNorm2d,
@@ -75,10 +85,11 @@ impl BasicBlock {
             name: name.to_string(),
             conv1,
             bn1: BatchNorm2d::new("bn1", c_out),
+            act_in: (!bits.a.is_fp32()).then(|| Activation::ranged("act_in", bits.a)),
             act1: Activation::new("act1", bits.a),
             conv2,
             bn2: BatchNorm2d::new("bn2", c_out),
-            act_out: Activation::new("act", bits.a),
+            act_out: Activation::new("act", Bits::Fp32),
             c_in,
             c_out,
             stride,
@@ -152,7 +163,11 @@ impl Layer for BasicBlock {
         self.in_shape = x.shape.clone();
         let mut timing = self.timing.take();
         let tm = &mut timing;
-        let mut y = timed(tm, "conv", 0, || self.conv1.forward(x.clone(), ctx));
+        let mut y = x.clone();
+        if let Some(a) = self.act_in.as_mut() {
+            y = timed(tm, "act", 0, || a.forward(y, ctx));
+        }
+        y = timed(tm, "conv", 0, || self.conv1.forward(y, ctx));
         y = timed(tm, "bn", 0, || self.bn1.forward(y, ctx));
         y = timed(tm, "act", 0, || self.act1.forward(y, ctx));
         y = timed(tm, "conv", 0, || self.conv2.forward(y, ctx));
@@ -186,6 +201,9 @@ impl Layer for BasicBlock {
         d = timed(tm, "act", 1, || self.act1.backward(d, ctx));
         d = timed(tm, "bn", 1, || self.bn1.backward(d, ctx));
         let mut dx = timed(tm, "conv", 1, || self.conv1.backward(d, ctx));
+        if let Some(a) = self.act_in.as_mut() {
+            dx = timed(tm, "act", 1, || a.backward(dx, ctx));
+        }
         timed(tm, "shortcut", 1, || {
             for (a, b) in dx.data.iter_mut().zip(&d_short) {
                 *a += b;
@@ -213,7 +231,13 @@ impl Layer for BasicBlock {
 
     fn buffers(&mut self) -> Vec<(String, &mut Vec<f32>)> {
         let mut v = Vec::new();
+        let act_in = self
+            .act_in
+            .as_mut()
+            .map(|a| a.buffers())
+            .unwrap_or_default();
         for (prefix, bs) in [
+            ("act_in", act_in),
             ("conv1", self.conv1.buffers()),
             ("bn1", self.bn1.buffers()),
             ("conv2", self.conv2.buffers()),

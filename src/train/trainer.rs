@@ -140,9 +140,8 @@ pub fn evaluate(
     step: u64,
 ) -> (f64, f64) {
     let ctx = Ctx {
-        train: false,
         step,
-        seed,
+        ..Ctx::eval(seed)
     };
     let (mut correct, mut loss) = (0usize, 0f64);
     let idx: Vec<u32> = (0..ds.len() as u32).collect();
@@ -228,11 +227,7 @@ fn train_in_pool(
         let t0 = Instant::now();
         let (mut loss_sum, mut correct, mut seen) = (0f64, 0usize, 0usize);
         for chunk in order.chunks(cfg.batch) {
-            let ctx = Ctx {
-                train: true,
-                step: progress.step,
-                seed: cfg.seed,
-            };
+            let ctx = Ctx::train(progress.step, cfg.seed);
             let (x, labels) = pipe.batch(&train, chunk, epoch as u64, true);
             let logits = model.forward(x, &ctx);
             let out = softmax_cross_entropy(&logits, &labels);

@@ -11,11 +11,7 @@ pub fn random_tensor(shape: Vec<usize>, rng: &mut Rng, lo: f32, hi: f32) -> Tens
     Tensor::new(shape, (0..n).map(|_| rng.uniform_in(lo, hi)).collect())
 }
 
-pub const TRAIN: Ctx = Ctx {
-    train: true,
-    step: 0,
-    seed: 1,
-};
+pub const TRAIN: Ctx = Ctx::train(0, 1);
 
 /// J(x) = Σ r ⊙ layer(x) for a fixed random r, computed in f64.
 fn objective(layer: &mut dyn Layer, x: &Tensor, r: &[f32]) -> f64 {
