@@ -284,12 +284,34 @@ impl RunConfig {
         })
     }
 
-    /// Parse TOML text; missing keys take their defaults.
+    /// The defaults for `model`: LeNet's, or for a ResNet its recipe (spec §4: lr 0.1, batch
+    /// 128, weight decay 1e-4, step decay) and CIFAR-10.
+    pub fn defaults_for(model: ModelKind) -> Self {
+        let mut c = RunConfig {
+            model,
+            dataset: model.dataset(),
+            ..RunConfig::default()
+        };
+        if model.resnet_depth().is_some() {
+            c.lr = 0.1;
+            c.batch = 128;
+            c.weight_decay = 1e-4;
+            c.schedule = Schedule::Step;
+        }
+        c
+    }
+
+    /// Parse TOML text; missing keys take the defaults of the model it names
+    /// (`defaults_for`), so a file or sweep that says `model = "resnet20"` gets ResNet's recipe.
     pub fn from_toml(text: &str) -> Result<Self> {
         let partial: toml::Table = text
             .parse()
             .map_err(|e: toml::de::Error| Error::invalid("config", one_line(&e.to_string())))?;
-        let mut base = toml::Table::try_from(RunConfig::default())
+        let model = match partial.get("model").and_then(|v| v.as_str()) {
+            Some(m) => ModelKind::parse(m)?,
+            None => RunConfig::default().model,
+        };
+        let mut base = toml::Table::try_from(RunConfig::defaults_for(model))
             .map_err(|e| Error::invalid("config", e.to_string()))?;
         merge(&mut base, partial);
         let cfg: RunConfig = toml::Value::Table(base)
@@ -336,6 +358,19 @@ fn one_line(s: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_file_naming_a_resnet_gets_its_recipe_unless_it_says_otherwise() {
+        let c = RunConfig::from_toml("model = \"resnet20\"\n").unwrap();
+        assert_eq!(
+            (c.lr, c.batch, c.weight_decay, c.schedule, c.dataset),
+            (0.1, 128, 1e-4, Schedule::Step, DatasetKind::Cifar10)
+        );
+        let c = RunConfig::from_toml("model = \"resnet20\"\nbatch = 64\nlr = 0.05\n").unwrap();
+        assert_eq!((c.lr, c.batch, c.weight_decay), (0.05, 64, 1e-4));
+        let c = RunConfig::from_toml("epochs = 2\n").unwrap();
+        assert_eq!((c.lr, c.batch), (0.05, 64));
+    }
 
     #[test]
     fn toml_round_trip_and_partial_files() {

@@ -84,11 +84,13 @@ pub fn apply_length_args(cfg: &mut RunConfig, a: &LengthArgs) {
 /// ResNet's recipe (spec §4: lr 0.1, batch 128, wd 1e-4, step decay) replaces LeNet's defaults
 /// when `--model` names a ResNet; flags applied afterwards still win.
 pub fn apply_model_recipe(cfg: &mut RunConfig, model: Option<&str>) {
-    if model.is_some_and(|m| m.starts_with("resnet")) {
-        cfg.lr = 0.1;
-        cfg.batch = 128;
-        cfg.weight_decay = 1e-4;
-        cfg.schedule = Schedule::Step;
+    let kind = model.and_then(|m| ModelKind::parse(m).ok());
+    if let Some(kind) = kind.filter(|k| k.resnet_depth().is_some()) {
+        let recipe = RunConfig::defaults_for(kind);
+        cfg.lr = recipe.lr;
+        cfg.batch = recipe.batch;
+        cfg.weight_decay = recipe.weight_decay;
+        cfg.schedule = recipe.schedule;
     }
 }
 
