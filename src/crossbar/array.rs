@@ -412,8 +412,13 @@ impl TiledMatrix {
             vec![(g, 1.0)]
         };
         let range = |part: &[f32]| output::batch_range(part, adc_bits, rule);
-        dx.clear();
-        dx.resize(rows * p, 0.0);
+        // With one array column every row block is written whole (by the product or by
+        // `read_difference`), so a recycled buffer needs no zeroing; several columns accumulate.
+        let overwrites = ncb == 1 && (two_phase || nrb == 1);
+        if dx.len() != rows * p || !overwrites {
+            dx.clear();
+            dx.resize(rows * p, 0.0);
+        }
         for rb in 0..nrb {
             let (r0, r1) = self.block(rb, self.cfg.tile_rows, rows);
             let dxb = &mut dx[r0 * p..r1 * p];
