@@ -1,5 +1,5 @@
 //! Quantized ResNet: what it took for it to train at all. Each test failed before its fix
-//! (docs/results.md, "ResNet-20 at low bit-widths").
+//! (docs/results.md, "Why quantized ResNet-20 did not train, and the three fixes").
 
 mod common;
 

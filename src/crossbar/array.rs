@@ -22,9 +22,6 @@ use crate::rng::{Rng, stream};
 use rayon::prelude::*;
 use std::borrow::Cow;
 
-/// Running-range weight of the newest batch (as for the ideal CO range).
-const RANGE_MOMENTUM: f32 = 0.1;
-
 pub struct TiledMatrix {
     pub rows: usize,
     pub cols: usize,
@@ -290,23 +287,13 @@ impl TiledMatrix {
             if co_bits.is_fp32() {
                 return 0.0;
             }
-            let running = ranges[t];
-            let s = if train || running == 0.0 {
+            let s = output::running_range(&mut ranges[t], train, || {
                 output::batch_range(part, co_bits, rule)
-            } else {
-                running
-            };
-            if train {
-                ranges[t] = if running == 0.0 {
-                    s
-                } else {
-                    running + RANGE_MOMENTUM * (s - running)
-                };
-                if let Some(m) = output::pass_mask(part, co_bits, s) {
-                    let all = pass.get_or_insert_with(|| vec![1u8; cols * p]);
-                    for (a, b) in all[c0 * p..].iter_mut().zip(m) {
-                        *a &= b;
-                    }
+            });
+            if train && let Some(m) = output::pass_mask(part, co_bits, s) {
+                let all = pass.get_or_insert_with(|| vec![1u8; cols * p]);
+                for (a, b) in all[c0 * p..].iter_mut().zip(m) {
+                    *a &= b;
                 }
             }
             s

@@ -8,12 +8,9 @@
 //! it the stream, which grows past 1 block by block, would reach the convs clipped to a constant.
 
 use super::{Ctx, Layer};
-use crate::quant::output::{CoRange, batch_range};
+use crate::quant::output::{CoRange, batch_range, running_range};
 use crate::quant::{Bits, activation};
 use crate::tensor::Tensor;
-
-/// Weight of the newest batch in the running range (as BN's running statistics).
-const RANGE_MOMENTUM: f32 = 0.1;
 
 pub struct Activation {
     name: String,
@@ -44,23 +41,14 @@ impl Activation {
 
     /// The range `r` for this pass (1 for a plain activation).
     fn pass_range(&mut self, x: &[f32], ctx: &Ctx) -> f32 {
-        let Some(running) = self.range.first().copied() else {
+        let bits = self.bits;
+        let Some(running) = self.range.first_mut() else {
             return 1.0;
         };
-        let r = if ctx.train || running == 0.0 {
-            batch_range(x, self.bits, CoRange::Auto)
-        } else {
-            running
-        };
-        let r = if r > 0.0 && r.is_finite() { r } else { 1.0 };
-        if ctx.train {
-            self.range[0] = if running == 0.0 {
-                r
-            } else {
-                running + RANGE_MOMENTUM * (r - running)
-            };
-        }
-        r
+        running_range(running, ctx.train, || {
+            let r = batch_range(x, bits, CoRange::Auto);
+            if r > 0.0 && r.is_finite() { r } else { 1.0 }
+        })
     }
 }
 
@@ -72,19 +60,13 @@ impl Layer for Activation {
     /// # Shapes
     /// Any; unchanged.
     fn forward(&mut self, mut x: Tensor, ctx: &Ctx) -> Tensor {
-        let mut pre = x.pre_quant.take();
-        if self.range.is_empty() || self.bits.is_fp32() {
-            activation::forward(&mut x.data, pre.as_deref(), self.bits, &mut self.mask);
-            return x;
-        }
-        let r = self.pass_range(&x.data, ctx);
-        let inv = 1.0 / r;
-        x.data.iter_mut().for_each(|v| *v *= inv);
-        if let Some(p) = pre.as_mut() {
-            p.iter_mut().for_each(|v| *v *= inv);
-        }
-        activation::forward(&mut x.data, pre.as_deref(), self.bits, &mut self.mask);
-        x.data.iter_mut().for_each(|v| *v *= r);
+        let pre = x.pre_quant.take();
+        let r = if self.bits.is_fp32() {
+            1.0
+        } else {
+            self.pass_range(&x.data, ctx)
+        };
+        activation::forward_ranged(&mut x.data, pre.as_deref(), self.bits, r, &mut self.mask);
         x
     }
 

@@ -38,6 +38,14 @@ impl BatchNorm2d {
     }
 }
 
+/// Mean and (biased) variance of one channel's values, summed in f64.
+fn channel_stats(xs: &[f32]) -> (f32, f32) {
+    let m = xs.len() as f64;
+    let mean = (xs.iter().map(|&v| v as f64).sum::<f64>() / m) as f32;
+    let var = (xs.iter().map(|&v| ((v - mean) as f64).powi(2)).sum::<f64>() / m) as f32;
+    (mean, var)
+}
+
 impl Layer for BatchNorm2d {
     fn name(&self) -> &str {
         &self.name
@@ -51,9 +59,7 @@ impl Layer for BatchNorm2d {
         if !ctx.train {
             for (ch, xs) in x.data.chunks_mut(m).enumerate() {
                 let (mu, var) = if ctx.batch_stats {
-                    let mean = (xs.iter().map(|&v| v as f64).sum::<f64>() / m as f64) as f32;
-                    let var = xs.iter().map(|&v| ((v - mean) as f64).powi(2)).sum::<f64>();
-                    (mean, (var / m as f64) as f32)
+                    channel_stats(xs)
                 } else {
                     (self.running_mean[ch], self.running_var[ch])
                 };
@@ -70,9 +76,7 @@ impl Layer for BatchNorm2d {
             .zip(self.x_hat.par_chunks_mut(m))
             .enumerate()
             .map(|(ch, (xs, xh))| {
-                let mean = (xs.iter().map(|&v| v as f64).sum::<f64>() / m as f64) as f32;
-                let var = (xs.iter().map(|&v| ((v - mean) as f64).powi(2)).sum::<f64>() / m as f64)
-                    as f32;
+                let (mean, var) = channel_stats(xs);
                 let inv = 1.0 / (var + self.eps).sqrt();
                 let (g, b) = (self.gamma[ch], self.beta[ch]);
                 for (v, h) in xs.iter_mut().zip(xh) {

@@ -24,9 +24,6 @@ use crate::quant::{BitWidths, Bits, gradient, output, weight};
 use crate::rng::Rng;
 use rayon::prelude::*;
 
-/// Weight of the newest batch in the running CO range (as BN's running statistics).
-const CO_RANGE_MOMENTUM: f32 = 0.1;
-
 pub struct MatrixCore {
     /// Ideal engine only: read the propagated error `dx` through one CO-bit ADC with the CO
     /// range rule, as a single array read in one phase would (`RunConfig::ideal_error_adc`).
@@ -226,20 +223,12 @@ impl MatrixCore {
                 rows,
                 false,
             );
-            let running = self.co_range[0];
-            let s = if ctx.train || running == 0.0 {
+            let s = output::running_range(&mut self.co_range[0], ctx.train, || {
                 output::batch_range(&y, self.bits.co, self.co_rule)
-            } else {
-                running
-            };
+            });
             if ctx.train {
                 count_digital(&mut self.counters, rows, cols, p, self.input_grad);
                 self.co_pass = output::pass_mask(&y, self.bits.co, s);
-                self.co_range[0] = if running == 0.0 {
-                    s
-                } else {
-                    running + CO_RANGE_MOMENTUM * (s - running)
-                };
             }
             (None, Adc::new(self.bits.co, s))
         };

@@ -11,6 +11,14 @@ const CHUNK: usize = 16 * 1024;
 /// Forward in place: `x` becomes `a_q`. `mask` records where the backward passes (1) or not (0),
 /// judged at `pre` when given (the value before an upstream quantizer), else at `x`.
 pub fn forward(x: &mut [f32], pre: Option<&[f32]>, bits: Bits, mask: &mut Vec<u8>) {
+    forward_ranged(x, pre, bits, 1.0, mask);
+}
+
+/// `forward` with the DAC's full scale at `r` instead of 1 (k-bit only; fp32 stays a ReLU):
+/// `a_q = r·quantize_k(clip(x/r, 0, 1))`, the error passing where 0 ≤ x/r ≤ 1. At `r` = 1 the
+/// scalings are exact, so this is `forward` value for value.
+pub fn forward_ranged(x: &mut [f32], pre: Option<&[f32]>, bits: Bits, r: f32, mask: &mut Vec<u8>) {
+    let inv = 1.0 / r;
     mask.resize(x.len(), 0);
     if let Some(p) = pre {
         assert_eq!(p.len(), x.len());
@@ -23,8 +31,8 @@ pub fn forward(x: &mut [f32], pre: Option<&[f32]>, bits: Bits, mask: &mut Vec<u8
             let ps = pre.map(|p| &p[ci * CHUNK..ci * CHUNK + xs.len()]);
             // one loop per case, so that none branches per element (they vectorize)
             let relu = |v: &mut f32| *v = v.max(0.0);
-            let clip_q = |v: &mut f32, l: f32| *v = quantize_k(v.clamp(0.0, 1.0), l);
-            let inside = |j: f32| (0.0..=1.0).contains(&j) as u8;
+            let clip_q = |v: &mut f32, l: f32| *v = quantize_k((*v * inv).clamp(0.0, 1.0), l) * r;
+            let inside = |j: f32| (0.0..=1.0).contains(&(j * inv)) as u8;
             match (levels, ps) {
                 (None, None) => xs.iter_mut().zip(ms).for_each(|(v, m)| {
                     *m = (*v > 0.0) as u8;

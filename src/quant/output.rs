@@ -231,6 +231,25 @@ pub fn quantize(co: &mut [f32], bits: Bits, rule: CoRange) -> f32 {
     s
 }
 
+/// Weight of the newest batch in a running range (as in BN's running statistics).
+pub const RANGE_MOMENTUM: f32 = 0.1;
+
+/// The range of this pass for a converter whose running range is `running`: in training the
+/// batch's own (`batch()`), folded into `running`; in evaluation the running one, or the batch's
+/// while no training batch has been seen (`running` = 0).
+pub fn running_range(running: &mut f32, train: bool, batch: impl FnOnce() -> f32) -> f32 {
+    let r = *running;
+    let s = if train || r == 0.0 { batch() } else { r };
+    if train {
+        *running = if r == 0.0 {
+            s
+        } else {
+            r + RANGE_MOMENTUM * (s - r)
+        };
+    }
+    s
+}
+
 /// The range `s` that `rule` gives for this batch (0 for fp32).
 pub fn batch_range(co: &[f32], bits: Bits, rule: CoRange) -> f32 {
     match (bits, rule) {
