@@ -60,12 +60,30 @@ pub fn matmul_view(
         "gemm: c has {} values, want {m}×{n}",
         c.len()
     );
+    matmul_into(c, n, a, b, m, n, k, accumulate);
+}
+
+/// `matmul_view` into an `m×n` block of a row-major matrix with `ldc` columns that starts at
+/// `c[0]` (a column block of a wider output: row `i` is `c[i·ldc..i·ldc + n]`).
+#[allow(clippy::too_many_arguments)]
+pub fn matmul_into(
+    c: &mut [f32],
+    ldc: usize,
+    a: View<'_>,
+    b: View<'_>,
+    m: usize,
+    n: usize,
+    k: usize,
+    accumulate: bool,
+) {
     if m == 0 || n == 0 {
         return;
     }
+    assert!(ldc >= n, "gemm: ldc {ldc} < n {n}");
+    assert!((m - 1) * ldc + n <= c.len(), "gemm: block c out of bounds");
     if k == 0 {
         if !accumulate {
-            c.fill(0.0);
+            c.chunks_mut(ldc).take(m).for_each(|r| r[..n].fill(0.0));
         }
         return;
     }
@@ -86,7 +104,7 @@ pub fn matmul_view(
             k,
             c.as_mut_ptr(),
             1,
-            n as isize,
+            ldc as isize,
             accumulate,
             a.data.as_ptr(),
             a.cs as isize,
@@ -213,6 +231,37 @@ mod tests {
         );
         for (a, b) in c.iter().zip(&want) {
             assert!((a - b).abs() < 1e-5);
+        }
+    }
+
+    #[test]
+    fn product_into_a_column_block_leaves_the_rest_alone() {
+        // c is 5×11; write the 5×4 block at columns 6..10 with a[5×3]·b[3×4], with and
+        // without accumulation: it equals the contiguous product, the other columns keep
+        // their values.
+        let mut rng = Rng::new(9);
+        let a: Vec<f32> = (0..15).map(|_| rng.uniform_in(-1.0, 1.0)).collect();
+        let b: Vec<f32> = (0..12).map(|_| rng.uniform_in(-1.0, 1.0)).collect();
+        let c0: Vec<f32> = (0..55).map(|_| rng.uniform_in(-1.0, 1.0)).collect();
+        for acc in [false, true] {
+            let mut c = c0.clone();
+            let av = View::block(&a, 3, 0, 0);
+            let bv = View::block(&b, 4, 0, 0);
+            matmul_into(&mut c[6..], 11, av, bv, 5, 4, 3, acc);
+            let mut block: Vec<f32> = (0..5)
+                .flat_map(|i| c0[i * 11 + 6..i * 11 + 10].to_vec())
+                .collect();
+            matmul(&mut block, &a, Trans::No, &b, Trans::No, 5, 4, 3, acc);
+            for i in 0..5 {
+                for j in 0..11 {
+                    let want = if (6..10).contains(&j) {
+                        block[i * 4 + j - 6]
+                    } else {
+                        c0[i * 11 + j]
+                    };
+                    assert_eq!(c[i * 11 + j], want, "({i}, {j}) acc {acc}");
+                }
+            }
         }
     }
 

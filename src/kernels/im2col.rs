@@ -3,6 +3,7 @@
 //! `(ci, kh, kw)`, column index `(n, oh, ow)`: a conv is then `W[c_out, r] · col[r, p]`.
 
 use rayon::prelude::*;
+use std::ops::Range;
 
 /// Shape arithmetic of a 2-D convolution (square stride and padding).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -40,17 +41,27 @@ impl ConvGeom {
 
 /// Fill `col` (`rows × cols`) from `x` (`[c_in, n, h_in, w_in]`); padding reads as zero.
 pub fn im2col(x: &[f32], g: &ConvGeom, col: &mut [f32]) {
+    im2col_samples(x, g, 0..g.n, col);
+}
+
+/// The columns of samples `samples` only: `col` is `rows × (samples.len()·h_out·w_out)`, what
+/// `im2col` puts in those columns.
+pub fn im2col_samples(x: &[f32], g: &ConvGeom, samples: Range<usize>, col: &mut [f32]) {
     let (ho, wo) = (g.h_out(), g.w_out());
-    let p = g.cols();
+    let p = samples.len() * g.positions();
+    assert!(samples.end <= g.n);
     assert_eq!(x.len(), g.c_in * g.n * g.h_in * g.w_in);
     assert_eq!(col.len(), g.rows() * p);
+    if p == 0 {
+        return;
+    }
     col.par_chunks_mut(p).enumerate().for_each(|(r, row)| {
         let ci = r / (g.k_h * g.k_w);
         let kh = (r / g.k_w) % g.k_h;
         let kw = r % g.k_w;
-        for n in 0..g.n {
+        for (j, n) in samples.clone().enumerate() {
             let plane = &x[(ci * g.n + n) * g.h_in * g.w_in..][..g.h_in * g.w_in];
-            let out = &mut row[n * ho * wo..][..ho * wo];
+            let out = &mut row[j * ho * wo..][..ho * wo];
             for oh in 0..ho {
                 let ih = (oh * g.stride + kh) as isize - g.pad as isize;
                 let orow = &mut out[oh * wo..][..wo];
@@ -65,8 +76,10 @@ pub fn im2col(x: &[f32], g: &ConvGeom, col: &mut [f32]) {
                     let hi = (g.w_in + g.pad).saturating_sub(kw).min(wo).max(lo);
                     orow[..lo].fill(0.0);
                     orow[hi..].fill(0.0);
-                    let start = lo + kw - g.pad;
-                    orow[lo..hi].copy_from_slice(&src[start..start + (hi - lo)]);
+                    if hi > lo {
+                        let start = lo + kw - g.pad;
+                        orow[lo..hi].copy_from_slice(&src[start..start + (hi - lo)]);
+                    }
                 } else {
                     for (ow, o) in orow.iter_mut().enumerate() {
                         let iw = (ow * g.stride + kw) as isize - g.pad as isize;
@@ -84,22 +97,31 @@ pub fn im2col(x: &[f32], g: &ConvGeom, col: &mut [f32]) {
 
 /// Accumulate `col` back into `dx` (`[c_in, n, h_in, w_in]`, overwritten): the adjoint of im2col.
 pub fn col2im(col: &[f32], g: &ConvGeom, dx: &mut [f32]) {
+    col2im_samples(col, g, 0..g.n, dx);
+}
+
+/// `col2im` for the columns of samples `samples` (`col` as `im2col_samples` fills it): those
+/// samples' pixels of `dx` are overwritten, the others left alone.
+pub fn col2im_samples(col: &[f32], g: &ConvGeom, samples: Range<usize>, dx: &mut [f32]) {
     let (ho, wo) = (g.h_out(), g.w_out());
-    let p = g.cols();
-    let plane_len = g.n * g.h_in * g.w_in;
+    let p = samples.len() * g.positions();
+    let hw = g.h_in * g.w_in;
+    let plane_len = g.n * hw;
+    assert!(samples.end <= g.n);
     assert_eq!(dx.len(), g.c_in * plane_len);
     assert_eq!(col.len(), g.rows() * p);
     // Each input channel owns its k_h·k_w rows of `col`, so channels run in parallel race-free.
     dx.par_chunks_mut(plane_len)
         .enumerate()
         .for_each(|(ci, dxc)| {
+            let dxc = &mut dxc[samples.start * hw..samples.end * hw];
             dxc.fill(0.0);
             for kh in 0..g.k_h {
                 for kw in 0..g.k_w {
                     let r = (ci * g.k_h + kh) * g.k_w + kw;
                     let row = &col[r * p..][..p];
-                    for n in 0..g.n {
-                        let plane = &mut dxc[n * g.h_in * g.w_in..][..g.h_in * g.w_in];
+                    for n in 0..samples.len() {
+                        let plane = &mut dxc[n * hw..][..hw];
                         let src = &row[n * ho * wo..][..ho * wo];
                         for oh in 0..ho {
                             let ih = (oh * g.stride + kh) as isize - g.pad as isize;
@@ -108,6 +130,21 @@ pub fn col2im(col: &[f32], g: &ConvGeom, dx: &mut [f32]) {
                             }
                             let dst = &mut plane[ih as usize * g.w_in..][..g.w_in];
                             let s = &src[oh * wo..][..wo];
+                            if g.stride == 1 {
+                                // The valid ow form one run (as in im2col): a slice add that
+                                // vectorizes, each element summed in the same order as before.
+                                let lo = g.pad.saturating_sub(kw).min(wo);
+                                let hi = (g.w_in + g.pad).saturating_sub(kw).min(wo).max(lo);
+                                if hi == lo {
+                                    continue;
+                                }
+                                let start = lo + kw - g.pad;
+                                dst[start..start + (hi - lo)]
+                                    .iter_mut()
+                                    .zip(&s[lo..hi])
+                                    .for_each(|(d, &v)| *d += v);
+                                continue;
+                            }
                             for (ow, &v) in s.iter().enumerate() {
                                 let iw = (ow * g.stride + kw) as isize - g.pad as isize;
                                 if iw >= 0 && iw < g.w_in as isize {
@@ -144,6 +181,8 @@ mod tests {
             mk(2, 3, 8, 8, 3, 1, 1),
             mk(2, 4, 9, 7, 3, 2, 1),
             mk(1, 2, 5, 5, 1, 2, 0),
+            // a kernel wider than the padded input reaches: some kw have no valid column
+            mk(1, 2, 1, 1, 5, 1, 2),
         ]
     }
 
@@ -157,6 +196,50 @@ mod tests {
             let mut col = vec![f32::NAN; g.rows() * g.cols()];
             im2col(&x, &g, &mut col);
             assert_eq!(col, reference::im2col(&x, &g), "{g:?}");
+        }
+    }
+
+    #[test]
+    fn sample_ranges_are_blocks_of_the_whole() {
+        let mut rng = Rng::new(4);
+        for g in geoms().into_iter().filter(|g| g.n > 1) {
+            let x: Vec<f32> = (0..g.c_in * g.n * g.h_in * g.w_in)
+                .map(|_| rng.uniform())
+                .collect();
+            let mut col = vec![0.0; g.rows() * g.cols()];
+            im2col(&x, &g, &mut col);
+            let c: Vec<f32> = (0..col.len()).map(|_| rng.uniform_in(-1.0, 1.0)).collect();
+            let mut dx_whole = vec![0.0; x.len()];
+            col2im(&c, &g, &mut dx_whole);
+            let pp = g.positions();
+            let mut dx = vec![f32::NAN; x.len()];
+            for s in [0..1, 1..g.n] {
+                let cols = s.len() * pp;
+                let mut part = vec![f32::NAN; g.rows() * cols];
+                im2col_samples(&x, &g, s.clone(), &mut part);
+                let mut c_part = vec![0.0; part.len()];
+                for r in 0..g.rows() {
+                    let want = &col[r * g.cols() + s.start * pp..][..cols];
+                    assert_eq!(&part[r * cols..][..cols], want, "{g:?} {s:?}");
+                    c_part[r * cols..][..cols]
+                        .copy_from_slice(&c[r * g.cols() + s.start * pp..][..cols]);
+                }
+                col2im_samples(&c_part, &g, s, &mut dx);
+            }
+            assert_eq!(dx, dx_whole, "{g:?}");
+        }
+    }
+
+    #[test]
+    fn col2im_matches_reference_exactly() {
+        let mut rng = Rng::new(3);
+        for g in geoms() {
+            let c: Vec<f32> = (0..g.rows() * g.cols())
+                .map(|_| rng.uniform_in(-1.0, 1.0))
+                .collect();
+            let mut dx = vec![f32::NAN; g.c_in * g.n * g.h_in * g.w_in];
+            col2im(&c, &g, &mut dx);
+            assert_eq!(dx, reference::col2im(&c, &g), "{g:?}");
         }
     }
 

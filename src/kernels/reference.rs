@@ -67,3 +67,30 @@ pub fn im2col(x: &[f32], g: &ConvGeom) -> Vec<f32> {
     }
     col
 }
+
+/// Element-by-element col2im: every column entry added to the input pixel it was read from, in
+/// the order (kh, kw) — the order the fast kernel keeps per element.
+pub fn col2im(col: &[f32], g: &ConvGeom) -> Vec<f32> {
+    let (ho, wo) = (g.h_out(), g.w_out());
+    let mut dx = vec![0.0; g.c_in * g.n * g.h_in * g.w_in];
+    for ci in 0..g.c_in {
+        for kh in 0..g.k_h {
+            for kw in 0..g.k_w {
+                let r = (ci * g.k_h + kh) * g.k_w + kw;
+                for n in 0..g.n {
+                    for oh in 0..ho {
+                        for ow in 0..wo {
+                            let ih = (oh * g.stride + kh) as isize - g.pad as isize;
+                            let iw = (ow * g.stride + kw) as isize - g.pad as isize;
+                            if ih >= 0 && iw >= 0 && ih < g.h_in as isize && iw < g.w_in as isize {
+                                dx[((ci * g.n + n) * g.h_in + ih as usize) * g.w_in
+                                    + iw as usize] += col[r * g.cols() + (n * ho + oh) * wo + ow];
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
+    dx
+}

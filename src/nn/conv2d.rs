@@ -1,7 +1,16 @@
 //! `Conv2d`: im2col, then the matrix core (`W[c_out, k·k·c_in] · col`), output already CNHW.
+//!
+//! In the ideal engine the column matrix is never formed whole: forward and backward run over
+//! a few samples at a time (`engine::COL_BLOCK` values of columns), so each block of `col` is written and
+//! read while still in cache, and backward recomputes its blocks from the kept input instead of
+//! storing `col` (k·k times the input). Forward and dJ/dx are bit-identical to the whole-matrix
+//! products, and dW sums the same blocks in the same order on every path. The arrays
+//! (`--hardware rram`) read the whole matrix.
 
+use super::engine::samples_per_block;
 use super::{Ctx, Layer, MatrixCore, ParamView};
-use crate::kernels::im2col::{ConvGeom, col2im, im2col};
+use crate::kernels::gemm::{View, matmul_into, matmul_view};
+use crate::kernels::im2col::{ConvGeom, col2im, col2im_samples, im2col, im2col_samples};
 use crate::quant::BitWidths;
 use crate::rng::Rng;
 use crate::tensor::Tensor;
@@ -47,6 +56,10 @@ impl Conv2dConfig {
             core: MatrixCore::new(index, rows, self.c_out, self.bias, bits, rng),
             cfg: self,
             geom: None,
+            whole_matrix: false,
+            input: Vec::new(),
+            col: Vec::new(),
+            dcol: Vec::new(),
         }
     }
 }
@@ -56,6 +69,13 @@ pub struct Conv2d {
     pub cfg: Conv2dConfig,
     pub core: MatrixCore,
     geom: Option<ConvGeom>,
+    /// Form the whole column matrix even where blocks would do (comparisons, tests).
+    pub whole_matrix: bool,
+    /// Blockwise passes only: the input of the last training forward (backward's im2col).
+    input: Vec<f32>,
+    /// Blockwise passes only: reused blocks of `col` and of `W_qᵀ·g`.
+    col: Vec<f32>,
+    dcol: Vec<f32>,
 }
 
 impl Conv2d {
@@ -80,6 +100,86 @@ impl Conv2d {
     }
 }
 
+impl Conv2d {
+    /// Whether this pass runs block by block (see the module docs): ideal engine, no error
+    /// ADC (its range needs the whole product), and a real im2col (not a 1×1 conv).
+    fn blockwise(&self, g: &ConvGeom) -> bool {
+        let one_by_one = g.k_h == 1 && g.stride == 1 && g.pad == 0;
+        !(self.whole_matrix || self.core.xbar.is_some() || self.core.read_errors || one_by_one)
+    }
+
+    /// Samples per block of the column matrix.
+    fn block_samples(g: &ConvGeom) -> usize {
+        samples_per_block(g.rows(), g.positions(), g.n)
+    }
+
+    fn forward_blockwise(&mut self, x: Tensor, g: ConvGeom, ctx: &Ctx) -> Tensor {
+        let (rows, cols, p, pp) = (g.rows(), self.cfg.c_out, g.cols(), g.positions());
+        let step = Self::block_samples(&g);
+        let mut col = std::mem::take(&mut self.col);
+        let (y, pre) = self.core.forward_with(g.n, pp, ctx, |w_q, y| {
+            for s0 in (0..g.n).step_by(step) {
+                let s1 = (s0 + step).min(g.n);
+                let pc = (s1 - s0) * pp;
+                col.resize(rows * pc, 0.0);
+                im2col_samples(&x.data, &g, s0..s1, &mut col);
+                let (w, c) = (View::block(w_q, rows, 0, 0), View::block(&col, pc, 0, 0));
+                matmul_into(&mut y[s0 * pp..], p, w, c, cols, pc, rows, false);
+            }
+        });
+        self.col = col;
+        self.geom = Some(g);
+        self.input = if ctx.train { x.data } else { Vec::new() };
+        let mut t = Tensor::new(vec![cols, g.n, g.h_out(), g.w_out()], y);
+        t.pre_quant = pre;
+        t
+    }
+
+    fn backward_blockwise(&mut self, dy: Tensor, g: ConvGeom, ctx: &Ctx) -> Tensor {
+        let (rows, cols, p, pp) = (g.rows(), self.cfg.c_out, g.cols(), g.positions());
+        let step = Self::block_samples(&g);
+        let input = std::mem::take(&mut self.input);
+        assert_eq!(
+            input.len(),
+            g.c_in * g.n * g.h_in * g.w_in,
+            "conv backward input"
+        );
+        let (mut col, mut dcol) = (
+            std::mem::take(&mut self.col),
+            std::mem::take(&mut self.dcol),
+        );
+        let need_dx = self.core.input_grad;
+        let mut dx = if need_dx {
+            vec![0.0; input.len()]
+        } else {
+            Vec::new()
+        };
+        self.core.backward_with(dy.data, ctx, |gq, w_q, dw| {
+            for (k, s0) in (0..g.n).step_by(step).enumerate() {
+                let s1 = (s0 + step).min(g.n);
+                let pc = (s1 - s0) * pp;
+                col.resize(rows * pc, 0.0);
+                im2col_samples(&input, &g, s0..s1, &mut col);
+                let gb = View::block(gq, p, 0, s0 * pp);
+                // dW += g_block · col_blockᵀ, blocks in sample order
+                let ct = View::block(&col, pc, 0, 0).t();
+                matmul_view(dw, gb, ct, cols, rows, pc, k > 0);
+                if need_dx {
+                    dcol.resize(rows * pc, 0.0);
+                    let wt = View::block(w_q, rows, 0, 0).t();
+                    matmul_view(&mut dcol, wt, gb, rows, pc, cols, false);
+                    col2im_samples(&dcol, &g, s0..s1, &mut dx);
+                }
+            }
+        });
+        (self.col, self.dcol) = (col, dcol);
+        if !need_dx {
+            return Tensor::new(vec![0], Vec::new());
+        }
+        Tensor::new(vec![g.c_in, g.n, g.h_in, g.w_in], dx)
+    }
+}
+
 impl Layer for Conv2d {
     fn name(&self) -> &str {
         &self.name
@@ -89,6 +189,9 @@ impl Layer for Conv2d {
     /// `[c_in, n, h, w]` → `[c_out, n, h_out, w_out]`.
     fn forward(&mut self, x: Tensor, ctx: &Ctx) -> Tensor {
         let g = self.geom(&x);
+        if self.blockwise(&g) {
+            return self.forward_blockwise(x, g, ctx);
+        }
         let col = if g.k_h == 1 && g.stride == 1 && g.pad == 0 {
             x.data // a 1×1 conv reads its input as the column matrix directly
         } else {
@@ -108,6 +211,9 @@ impl Layer for Conv2d {
 
     fn backward(&mut self, dy: Tensor, ctx: &Ctx) -> Tensor {
         let g = self.geom.expect("conv backward before forward");
+        if self.blockwise(&g) {
+            return self.backward_blockwise(dy, g, ctx);
+        }
         let dcol = self.core.backward(dy.data, ctx);
         let shape = vec![g.c_in, g.n, g.h_in, g.w_in];
         if dcol.is_empty() {
@@ -132,5 +238,48 @@ impl Layer for Conv2d {
 
     fn matrix(&mut self) -> Option<&mut MatrixCore> {
         Some(&mut self.core)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn blockwise_passes_equal_the_whole_matrix() {
+        // 40 samples of 16×32×32 take several blocks of columns (7 per block at stride 1, 28 at
+        // stride 2): the same sums in the same order as the whole matrix, bit for bit.
+        for (bits, stride) in [(BitWidths::FP32, 1), (BitWidths::uniform(4), 2)] {
+            let make = || {
+                Conv2dConfig::new(16, 8, 3)
+                    .with_pad(1)
+                    .with_stride(stride)
+                    .init("c", 1, bits, &mut Rng::new(5))
+            };
+            let (mut a, mut b) = (make(), make());
+            b.whole_matrix = true;
+            let mut rng = Rng::new(6);
+            let n = 40;
+            let x = Tensor::new(
+                vec![16, n, 32, 32],
+                (0..16 * n * 1024).map(|_| rng.uniform()).collect(),
+            );
+            let ctx = Ctx::train(0, 1);
+            let (ya, yb) = (a.forward(x.clone(), &ctx), b.forward(x, &ctx));
+            assert!(Conv2d::block_samples(&a.geom.unwrap()) < n);
+            assert_eq!(ya.data, yb.data, "{bits:?} forward");
+            let dy = Tensor::new(
+                ya.shape.clone(),
+                (0..ya.len()).map(|_| rng.uniform_in(-1.0, 1.0)).collect(),
+            );
+            let (da, db) = (a.backward(dy.clone(), &ctx), b.backward(dy, &ctx));
+            assert_eq!(da.data, db.data, "{bits:?} dJ/dx");
+            for (u, v) in a.core.dw.iter().zip(&b.core.dw) {
+                assert!(
+                    (u - v).abs() <= 1e-4 * (1.0 + v.abs()),
+                    "{bits:?} dW {u} vs {v}"
+                );
+            }
+        }
     }
 }

@@ -15,7 +15,7 @@
 use crate::counters::LayerCounters;
 use crate::crossbar::CrossbarConfig;
 use crate::crossbar::array::{TiledMatrix, count_digital};
-use crate::kernels::gemm::{Trans, matmul};
+use crate::kernels::gemm::{Trans, View, matmul, matmul_view};
 use crate::nn::Ctx;
 use crate::quant::gradient::{GRounding, RoundingKey};
 use crate::quant::output::Adc;
@@ -23,6 +23,19 @@ use crate::quant::output::CoRange;
 use crate::quant::{BitWidths, Bits, gradient, output, weight};
 use crate::rng::Rng;
 use rayon::prelude::*;
+
+/// Values in one block of a column matrix (4 MB): small enough that a block stays in cache
+/// between the im2col that writes it and the GEMM that reads it (`Conv2d`).
+pub const COL_BLOCK: usize = 1 << 20;
+
+/// Samples per block when a `[rows, n·positions]` input is taken a block of samples at a time:
+/// by `Conv2d`'s blockwise passes and by every weight gradient, which sums its blocks in order.
+pub fn samples_per_block(rows: usize, positions: usize, n: usize) -> usize {
+    (COL_BLOCK / (rows * positions).max(1)).clamp(1, n.max(1))
+}
+
+/// A caller's forward product: `(w_q, y)`, fills `y = W_q · x`.
+type Product<'a> = dyn FnMut(&[f32], &mut [f32]) + 'a;
 
 pub struct MatrixCore {
     /// Ideal engine only: read the propagated error `dx` through one CO-bit ADC with the CO
@@ -174,8 +187,45 @@ impl MatrixCore {
         positions: usize,
         ctx: &Ctx,
     ) -> (Vec<f32>, Option<Vec<f32>>) {
+        assert_eq!(
+            x.len(),
+            self.rows * n * positions,
+            "matrix input has the wrong size"
+        );
+        let out = self.forward_from(Some(&x), None, n, positions, ctx);
+        if ctx.train {
+            self.x = x;
+        }
+        out
+    }
+
+    /// `forward` in the ideal engine with the product supplied by the caller: `product(w_q, y)`
+    /// fills `y` (`[cols, n·positions]`) with `W_q · x` for an input the caller keeps — a
+    /// convolution that forms its column matrix a few samples at a time (`Conv2d`). The backward
+    /// of such a pass is `backward_with`.
+    pub fn forward_with(
+        &mut self,
+        n: usize,
+        positions: usize,
+        ctx: &Ctx,
+        mut product: impl FnMut(&[f32], &mut [f32]),
+    ) -> (Vec<f32>, Option<Vec<f32>>) {
+        assert!(self.xbar.is_none(), "forward_with is the ideal engine's");
+        let out = self.forward_from(None, Some(&mut product), n, positions, ctx);
+        self.x = Vec::new();
+        out
+    }
+
+    /// The forward from an input matrix `x` or, in the ideal engine, from a caller's product.
+    fn forward_from(
+        &mut self,
+        x: Option<&[f32]>,
+        product: Option<&mut Product<'_>>,
+        n: usize,
+        positions: usize,
+        ctx: &Ctx,
+    ) -> (Vec<f32>, Option<Vec<f32>>) {
         let p = n * positions;
-        assert_eq!(x.len(), self.rows * p, "matrix input has the wrong size");
         self.refresh_w_q();
         let (rows, cols) = (self.rows, self.cols);
         if ctx.train {
@@ -195,7 +245,7 @@ impl MatrixCore {
                 &mut scratch
             };
             let (out, pass, raw) = xb.forward(
-                &x,
+                x.expect("the arrays read an input matrix"),
                 p,
                 self.bits.a,
                 self.bits.co,
@@ -212,17 +262,21 @@ impl MatrixCore {
             (raw, Adc::Ideal)
         } else {
             y = vec![0.0; cols * p];
-            matmul(
-                &mut y,
-                &self.w_q,
-                Trans::No,
-                &x,
-                Trans::No,
-                cols,
-                p,
-                rows,
-                false,
-            );
+            match (product, x) {
+                (Some(f), _) => f(&self.w_q, &mut y),
+                (None, Some(x)) => matmul(
+                    &mut y,
+                    &self.w_q,
+                    Trans::No,
+                    x,
+                    Trans::No,
+                    cols,
+                    p,
+                    rows,
+                    false,
+                ),
+                (None, None) => unreachable!("a forward needs an input or a product"),
+            }
             let s = output::running_range(&mut self.co_range[0], ctx.train, || {
                 output::batch_range(&y, self.bits.co, self.co_rule)
             });
@@ -278,7 +332,6 @@ impl MatrixCore {
         });
         let pre = keep_pre.then_some(pre);
         if ctx.train {
-            self.x = x;
             self.n = n;
             self.positions = positions;
         }
@@ -287,7 +340,45 @@ impl MatrixCore {
 
     /// `dy` is `[cols, n·positions]`; fills `dw`, `dbias`; returns dJ/dx `[rows, n·positions]`
     /// (empty when `input_grad` is false).
-    pub fn backward(&mut self, mut dy: Vec<f32>, ctx: &Ctx) -> Vec<f32> {
+    pub fn backward(&mut self, dy: Vec<f32>, ctx: &Ctx) -> Vec<f32> {
+        let g = self.quantized_errors(dy, ctx);
+        let p = self.n * self.positions;
+        // Backprop part 2: dW_q = g_q · xᵀ (digital), then straight-through to the latent weights.
+        // Summed over the same blocks of samples as `Conv2d`'s blockwise pass, so both paths
+        // give the same dW to the last bit.
+        let step = samples_per_block(self.rows, self.positions, self.n);
+        for (k, s0) in (0..self.n).step_by(step).enumerate() {
+            let pc = ((s0 + step).min(self.n) - s0) * self.positions;
+            let j0 = s0 * self.positions;
+            let gb = View::block(&g, p, 0, j0);
+            let xt = View::block(&self.x, p, 0, j0).t();
+            matmul_view(&mut self.dw, gb, xt, self.cols, self.rows, pc, k > 0);
+        }
+        self.finish_weight_gradient();
+        self.propagate(g, ctx)
+    }
+
+    /// `backward` of a `forward_with` pass: `products(g, w_q, dw)` gets the quantized error
+    /// `g` (`[cols, n·positions]`) and fills `dw` with `g · xᵀ` and, where the layer needs it,
+    /// its own `dJ/dx` from `W_qᵀ · g` (the caller keeps the input, so it owns the output too).
+    pub fn backward_with(
+        &mut self,
+        dy: Vec<f32>,
+        ctx: &Ctx,
+        products: impl FnOnce(&[f32], &[f32], &mut [f32]),
+    ) {
+        assert!(
+            self.xbar.is_none() && !self.read_errors,
+            "backward_with is the ideal engine's without an error ADC"
+        );
+        let g = self.quantized_errors(dy, ctx);
+        products(&g, &self.w_q, &mut self.dw);
+        self.finish_weight_gradient();
+    }
+
+    /// The first half of every backward: bias and α gradients, the CO straight-through mask,
+    /// then the G quantizer. Returns `g_q` (`[cols, n·positions]`).
+    fn quantized_errors(&mut self, mut dy: Vec<f32>, ctx: &Ctx) -> Vec<f32> {
         let p = self.n * self.positions;
         assert_eq!(dy.len(), self.cols * p, "matrix error has the wrong size");
         // One pass per output row: bias gradient Σ dy, α gradient Σ dy ⊙ co_q (both digital,
@@ -334,18 +425,12 @@ impl MatrixCore {
             self.g_rounding,
             key,
         );
-        // Backprop part 2: dW_q = g_q · xᵀ (digital), then straight-through to the latent weights.
-        matmul(
-            &mut self.dw,
-            &dy,
-            Trans::No,
-            &self.x,
-            Trans::Yes,
-            self.cols,
-            self.rows,
-            p,
-            false,
-        );
+        dy
+    }
+
+    /// Counters of backprop part 2 and the straight-through factor of the W quantizer.
+    fn finish_weight_gradient(&mut self) {
+        let p = self.n * self.positions;
         let (rows, cols) = (self.rows, self.cols);
         self.counters.backprop2.digital_macs += (rows * cols * p) as u64;
         self.counters.backprop2.digital_ops += (rows * cols) as u64;
@@ -358,7 +443,12 @@ impl MatrixCore {
                     ds.iter_mut().zip(fs).for_each(|(d, f)| *d *= f);
                 });
         }
-        // Backprop part 1: dx = W_qᵀ · g_q.
+    }
+
+    /// Backprop part 1: dx = W_qᵀ · g_q (on the arrays, or one GEMM).
+    fn propagate(&mut self, dy: Vec<f32>, ctx: &Ctx) -> Vec<f32> {
+        let p = self.n * self.positions;
+        let (rows, cols) = (self.rows, self.cols);
         if !self.input_grad {
             return Vec::new();
         }
