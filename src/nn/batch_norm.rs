@@ -38,11 +38,28 @@ impl BatchNorm2d {
     }
 }
 
+/// Lanes of the f64 sums below: independent accumulators, so the loop vectorizes instead of
+/// waiting on one add chain (the order is fixed, so the result is too).
+const LANES: usize = 8;
+
+/// `Σ f(x)` over `xs` in f64, in `LANES` interleaved partial sums added in order.
+fn lane_sum(xs: &[f32], f: impl Fn(f32) -> f64) -> f64 {
+    let mut acc = [0f64; LANES];
+    let chunks = xs.chunks_exact(LANES);
+    let rest = chunks.remainder();
+    for c in chunks {
+        for i in 0..LANES {
+            acc[i] += f(c[i]);
+        }
+    }
+    acc.iter().sum::<f64>() + rest.iter().map(|&v| f(v)).sum::<f64>()
+}
+
 /// Mean and (biased) variance of one channel's values, summed in f64.
 fn channel_stats(xs: &[f32]) -> (f32, f32) {
     let m = xs.len() as f64;
-    let mean = (xs.iter().map(|&v| v as f64).sum::<f64>() / m) as f32;
-    let var = (xs.iter().map(|&v| ((v - mean) as f64).powi(2)).sum::<f64>() / m) as f32;
+    let mean = (lane_sum(xs, |v| v as f64) / m) as f32;
+    let var = (lane_sum(xs, |v| ((v - mean) as f64).powi(2)) / m) as f32;
     (mean, var)
 }
 
@@ -57,7 +74,7 @@ impl Layer for BatchNorm2d {
         let c = x.dim(0);
         let m = x.len() / c;
         if !ctx.train {
-            for (ch, xs) in x.data.chunks_mut(m).enumerate() {
+            x.data.par_chunks_mut(m).enumerate().for_each(|(ch, xs)| {
                 let (mu, var) = if ctx.batch_stats {
                     channel_stats(xs)
                 } else {
@@ -66,7 +83,7 @@ impl Layer for BatchNorm2d {
                 let inv = 1.0 / (var + self.eps).sqrt();
                 let (g, b) = (self.gamma[ch], self.beta[ch]);
                 xs.iter_mut().for_each(|v| *v = g * (*v - mu) * inv + b);
-            }
+            });
             return x;
         }
         self.x_hat.resize(x.len(), 0.0);
@@ -120,8 +137,19 @@ impl Layer for BatchNorm2d {
             .zip(self.x_hat.par_chunks(m))
             .enumerate()
             .map(|(ch, (ds, xh))| {
-                let (mut sd, mut sdx) = (0f64, 0f64);
-                for (&d, &h) in ds.iter().zip(xh) {
+                let (mut sd, mut sdx) = ([0f64; LANES], [0f64; LANES]);
+                let n_full = ds.len() / LANES * LANES;
+                for (dc, hc) in ds[..n_full]
+                    .chunks_exact(LANES)
+                    .zip(xh[..n_full].chunks_exact(LANES))
+                {
+                    for i in 0..LANES {
+                        sd[i] += dc[i] as f64;
+                        sdx[i] += (dc[i] * hc[i]) as f64;
+                    }
+                }
+                let (mut sd, mut sdx) = (sd.iter().sum::<f64>(), sdx.iter().sum::<f64>());
+                for (&d, &h) in ds[n_full..].iter().zip(&xh[n_full..]) {
                     sd += d as f64;
                     sdx += (d * h) as f64;
                 }
