@@ -17,6 +17,7 @@ use super::{Ctx, Layer, MatrixCore, ParamView};
 use crate::quant::{BitWidths, Bits};
 use crate::rng::Rng;
 use crate::tensor::Tensor;
+use std::borrow::Cow;
 
 pub struct BasicBlock {
     name: String,
@@ -102,10 +103,10 @@ impl BasicBlock {
         (self.c_out - self.c_in) / 2
     }
 
-    fn shortcut(&self, x: &Tensor, h_out: usize, w_out: usize) -> Vec<f32> {
+    fn shortcut<'a>(&self, x: &'a Tensor, h_out: usize, w_out: usize) -> Cow<'a, [f32]> {
         let (n, h, w) = (x.dim(1), x.dim(2), x.dim(3));
         if self.stride == 1 && self.c_in == self.c_out {
-            return x.data.clone();
+            return Cow::Borrowed(&x.data);
         }
         let mut out = vec![0.0; self.c_out * n * h_out * w_out];
         for c in 0..self.c_in {
@@ -119,7 +120,7 @@ impl BasicBlock {
                 }
             }
         }
-        out
+        Cow::Owned(out)
     }
 
     fn shortcut_backward(&self, d: &[f32], n: usize, h_out: usize, w_out: usize) -> Vec<f32> {
@@ -173,11 +174,11 @@ impl Layer for BasicBlock {
         let mut y = timed(tm, "bn", 0, || self.bn2.forward(y, ctx));
         timed(tm, "shortcut", 0, || {
             let short = self.shortcut(&x, y.dim(2), y.dim(3));
-            for (a, b) in y.data.iter_mut().zip(&short) {
+            for (a, b) in y.data.iter_mut().zip(short.iter()) {
                 *a += b;
             }
             if let Some(p) = y.pre_quant.as_mut() {
-                for (a, b) in p.iter_mut().zip(&short) {
+                for (a, b) in p.iter_mut().zip(short.iter()) {
                     *a += b;
                 }
             }
