@@ -36,10 +36,10 @@ pub fn matmul(
     }
 }
 
-/// Element-by-element im2col.
-pub fn im2col(x: &[f32], g: &ConvGeom) -> Vec<f32> {
+/// Every (column-matrix index, input index) pair of a conv, in the order (c_in, kh, kw, n, oh,
+/// ow); the input index is `None` where the tap reads padding.
+fn taps(g: &ConvGeom, mut f: impl FnMut(usize, Option<usize>)) {
     let (ho, wo) = (g.h_out(), g.w_out());
-    let mut col = vec![0.0; g.rows() * g.cols()];
     for ci in 0..g.c_in {
         for kh in 0..g.k_h {
             for kw in 0..g.k_w {
@@ -49,48 +49,35 @@ pub fn im2col(x: &[f32], g: &ConvGeom) -> Vec<f32> {
                         for ow in 0..wo {
                             let ih = (oh * g.stride + kh) as isize - g.pad as isize;
                             let iw = (ow * g.stride + kw) as isize - g.pad as isize;
-                            let v = if ih < 0
-                                || iw < 0
-                                || ih >= g.h_in as isize
-                                || iw >= g.w_in as isize
-                            {
-                                0.0
-                            } else {
-                                x[((ci * g.n + n) * g.h_in + ih as usize) * g.w_in + iw as usize]
-                            };
-                            col[r * g.cols() + (n * ho + oh) * wo + ow] = v;
+                            let inside =
+                                ih >= 0 && iw >= 0 && ih < g.h_in as isize && iw < g.w_in as isize;
+                            let xi = inside.then(|| {
+                                ((ci * g.n + n) * g.h_in + ih as usize) * g.w_in + iw as usize
+                            });
+                            f(r * g.cols() + (n * ho + oh) * wo + ow, xi);
                         }
                     }
                 }
             }
         }
     }
+}
+
+/// Element-by-element im2col.
+pub fn im2col(x: &[f32], g: &ConvGeom) -> Vec<f32> {
+    let mut col = vec![0.0; g.rows() * g.cols()];
+    taps(g, |c, xi| col[c] = xi.map_or(0.0, |i| x[i]));
     col
 }
 
 /// Element-by-element col2im: every column entry added to the input pixel it was read from, in
 /// the order (kh, kw) — the order the fast kernel keeps per element.
 pub fn col2im(col: &[f32], g: &ConvGeom) -> Vec<f32> {
-    let (ho, wo) = (g.h_out(), g.w_out());
     let mut dx = vec![0.0; g.c_in * g.n * g.h_in * g.w_in];
-    for ci in 0..g.c_in {
-        for kh in 0..g.k_h {
-            for kw in 0..g.k_w {
-                let r = (ci * g.k_h + kh) * g.k_w + kw;
-                for n in 0..g.n {
-                    for oh in 0..ho {
-                        for ow in 0..wo {
-                            let ih = (oh * g.stride + kh) as isize - g.pad as isize;
-                            let iw = (ow * g.stride + kw) as isize - g.pad as isize;
-                            if ih >= 0 && iw >= 0 && ih < g.h_in as isize && iw < g.w_in as isize {
-                                dx[((ci * g.n + n) * g.h_in + ih as usize) * g.w_in
-                                    + iw as usize] += col[r * g.cols() + (n * ho + oh) * wo + ow];
-                            }
-                        }
-                    }
-                }
-            }
+    taps(g, |c, xi| {
+        if let Some(i) = xi {
+            dx[i] += col[c];
         }
-    }
+    });
     dx
 }
