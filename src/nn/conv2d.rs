@@ -1,11 +1,11 @@
 //! `Conv2d`: im2col, then the matrix core (`W[c_out, k·k·c_in] · col`), output already CNHW.
 //!
 //! In the ideal engine the column matrix is never formed whole: forward and backward run over
-//! a few samples at a time (`engine::COL_BLOCK` values of columns), so each block of `col` is written and
-//! read while still in cache, and backward recomputes its blocks from the kept input instead of
-//! storing `col` (k·k times the input). Forward and dJ/dx are bit-identical to the whole-matrix
-//! products, and dW sums the same blocks in the same order on every path. The arrays
-//! (`--hardware rram`) read the whole matrix.
+//! a few samples at a time (`engine::COL_BLOCK` values of columns), so each block of `col` is
+//! written and read while still in cache, and backward recomputes its blocks from the kept input
+//! instead of storing `col` (k·k times the input). Forward and dJ/dx are bit-identical to the
+//! whole-matrix products, and dW sums the same blocks in the same order on every path. The
+//! arrays (`--hardware rram`) read the whole matrix.
 
 use super::engine::samples_per_block;
 use super::{Ctx, Layer, MatrixCore, ParamView};
@@ -98,9 +98,7 @@ impl Conv2d {
             pad: self.cfg.pad,
         }
     }
-}
 
-impl Conv2d {
     /// Whether this pass runs block by block (see the module docs): ideal engine, no error
     /// ADC (its range needs the whole product), and a real im2col (not a 1×1 conv).
     fn blockwise(&self, g: &ConvGeom) -> bool {

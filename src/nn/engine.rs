@@ -343,8 +343,8 @@ impl MatrixCore {
     pub fn backward(&mut self, dy: Vec<f32>, ctx: &Ctx) -> Vec<f32> {
         let g = self.quantized_errors(dy, ctx);
         let p = self.n * self.positions;
-        // Backprop part 2: dW_q = g_q · xᵀ (digital), then straight-through to the latent weights.
-        // Summed over the same blocks of samples as `Conv2d`'s blockwise pass, so both paths
+        // Backprop part 2: dW_q = g_q · xᵀ (digital), then straight-through to the latent
+        // weights. Summed over the same blocks of samples as `Conv2d`'s blockwise pass, so both paths
         // give the same dW to the last bit.
         let step = samples_per_block(self.rows, self.positions, self.n);
         for (k, s0) in (0..self.n).step_by(step).enumerate() {
