@@ -7,13 +7,14 @@
 //! whole-matrix products, and dW sums the same blocks in the same order on every path. The
 //! arrays (`--hardware rram`) read the whole matrix.
 
-use super::engine::{COL_BLOCK, samples_per_block};
+use super::engine::{COL_BLOCK, sample_blocks};
 use super::{Ctx, Layer, MatrixCore, ParamView};
 use crate::kernels::gemm::{View, matmul_into, matmul_view};
 use crate::kernels::im2col::{ConvGeom, col2im, col2im_samples, im2col, im2col_samples};
 use crate::quant::BitWidths;
 use crate::rng::Rng;
 use crate::tensor::Tensor;
+use std::ops::Range;
 
 /// Hyper-parameters of a square convolution.
 #[derive(Clone, Debug)]
@@ -113,23 +114,21 @@ impl Conv2d {
             || one_by_one)
     }
 
-    /// Samples per block of the column matrix.
-    fn block_samples(g: &ConvGeom) -> usize {
-        samples_per_block(g.rows(), g.positions(), g.n)
+    /// The blocks of samples of the column matrix.
+    fn blocks(g: &ConvGeom) -> impl Iterator<Item = Range<usize>> {
+        sample_blocks(g.rows(), g.positions(), g.n)
     }
 
     fn forward_blockwise(&mut self, x: Tensor, g: ConvGeom, ctx: &Ctx) -> Tensor {
         let (rows, cols, p, pp) = (g.rows(), self.cfg.c_out, g.cols(), g.positions());
-        let step = Self::block_samples(&g);
         let mut col = std::mem::take(&mut self.col);
         let (y, pre) = self.core.forward_with(g.n, pp, ctx, |w_q, y| {
-            for s0 in (0..g.n).step_by(step) {
-                let s1 = (s0 + step).min(g.n);
-                let pc = (s1 - s0) * pp;
+            for b in Self::blocks(&g) {
+                let (j0, pc) = (b.start * pp, b.len() * pp);
                 col.resize(rows * pc, 0.0);
-                im2col_samples(&x.data, &g, s0..s1, &mut col);
+                im2col_samples(&x.data, &g, b, &mut col);
                 let (w, c) = (View::block(w_q, rows, 0, 0), View::block(&col, pc, 0, 0));
-                matmul_into(&mut y[s0 * pp..], p, w, c, cols, pc, rows, false);
+                matmul_into(&mut y[j0..], p, w, c, cols, pc, rows, false);
             }
         });
         self.col = col;
@@ -142,7 +141,6 @@ impl Conv2d {
 
     fn backward_blockwise(&mut self, dy: Tensor, g: ConvGeom, ctx: &Ctx) -> Tensor {
         let (rows, cols, p, pp) = (g.rows(), self.cfg.c_out, g.cols(), g.positions());
-        let step = Self::block_samples(&g);
         let input = std::mem::take(&mut self.input);
         assert_eq!(
             input.len(),
@@ -160,12 +158,11 @@ impl Conv2d {
             Vec::new()
         };
         self.core.backward_with(dy.data, ctx, |gq, w_q, dw| {
-            for (k, s0) in (0..g.n).step_by(step).enumerate() {
-                let s1 = (s0 + step).min(g.n);
-                let pc = (s1 - s0) * pp;
+            for (k, b) in Self::blocks(&g).enumerate() {
+                let (j0, pc) = (b.start * pp, b.len() * pp);
                 col.resize(rows * pc, 0.0);
-                im2col_samples(&input, &g, s0..s1, &mut col);
-                let gb = View::block(gq, p, 0, s0 * pp);
+                im2col_samples(&input, &g, b.clone(), &mut col);
+                let gb = View::block(gq, p, 0, j0);
                 // dW += g_block · col_blockᵀ, blocks in sample order
                 let ct = View::block(&col, pc, 0, 0).t();
                 matmul_view(dw, gb, ct, cols, rows, pc, k > 0);
@@ -173,7 +170,7 @@ impl Conv2d {
                     dcol.resize(rows * pc, 0.0);
                     let wt = View::block(w_q, rows, 0, 0).t();
                     matmul_view(&mut dcol, wt, gb, rows, pc, cols, false);
-                    col2im_samples(&dcol, &g, s0..s1, &mut dx);
+                    col2im_samples(&dcol, &g, b, &mut dx);
                 }
             }
         });
@@ -272,7 +269,7 @@ mod tests {
             let ctx = Ctx::train(0, 1);
             let (ya, yb) = (a.forward(x.clone(), &ctx), b.forward(x, &ctx));
             let g = a.geom.unwrap();
-            assert!(a.blockwise(&g) && !b.blockwise(&g) && Conv2d::block_samples(&g) < n);
+            assert!(a.blockwise(&g) && !b.blockwise(&g) && Conv2d::blocks(&g).count() > 1);
             assert_eq!(ya.data, yb.data, "{bits:?} forward");
             let dy = Tensor::new(
                 ya.shape.clone(),

@@ -23,15 +23,21 @@ use crate::quant::output::CoRange;
 use crate::quant::{BitWidths, Bits, gradient, output, weight};
 use crate::rng::Rng;
 use rayon::prelude::*;
+use std::ops::Range;
 
 /// Values in one block of a column matrix (4 MB): small enough that a block stays in cache
 /// between the im2col that writes it and the GEMM that reads it (`Conv2d`).
 pub const COL_BLOCK: usize = 1 << 20;
 
-/// Samples per block when a `[rows, n·positions]` input is taken a block of samples at a time:
-/// by `Conv2d`'s blockwise passes and by every weight gradient, which sums its blocks in order.
-pub fn samples_per_block(rows: usize, positions: usize, n: usize) -> usize {
-    (COL_BLOCK / (rows * positions).max(1)).clamp(1, n.max(1))
+/// The blocks of samples (about `COL_BLOCK` values of a `[rows, n·positions]` input each, in
+/// order) that `Conv2d`'s blockwise passes take and every weight gradient sums over.
+pub fn sample_blocks(
+    rows: usize,
+    positions: usize,
+    n: usize,
+) -> impl Iterator<Item = Range<usize>> {
+    let step = (COL_BLOCK / (rows * positions).max(1)).clamp(1, n.max(1));
+    (0..n).step_by(step).map(move |s0| s0..(s0 + step).min(n))
 }
 
 /// A caller's forward product: `(w_q, y)`, fills `y = W_q · x`.
@@ -344,12 +350,10 @@ impl MatrixCore {
         let g = self.quantized_errors(dy, ctx);
         let p = self.n * self.positions;
         // Backprop part 2: dW_q = g_q · xᵀ (digital), then straight-through to the latent
-        // weights. Summed over the same blocks of samples as `Conv2d`'s blockwise pass, so both paths
-        // give the same dW to the last bit.
-        let step = samples_per_block(self.rows, self.positions, self.n);
-        for (k, s0) in (0..self.n).step_by(step).enumerate() {
-            let pc = ((s0 + step).min(self.n) - s0) * self.positions;
-            let j0 = s0 * self.positions;
+        // weights. Summed over the same sample blocks as `Conv2d`'s blockwise pass, so both
+        // paths give the same dW to the last bit.
+        for (k, b) in sample_blocks(self.rows, self.positions, self.n).enumerate() {
+            let (j0, pc) = (b.start * self.positions, b.len() * self.positions);
             let gb = View::block(&g, p, 0, j0);
             let xt = View::block(&self.x, p, 0, j0).t();
             matmul_view(&mut self.dw, gb, xt, self.cols, self.rows, pc, k > 0);
