@@ -9,7 +9,7 @@
 
 use super::engine::{COL_BLOCK, sample_blocks};
 use super::{Ctx, Layer, MatrixCore, ParamView};
-use crate::kernels::gemm::{View, matmul_into, matmul_view};
+use crate::kernels::gemm::{View, WeightGrad, matmul_into, matmul_view};
 use crate::kernels::im2col::{ConvGeom, col2im, col2im_samples, im2col, im2col_samples};
 use crate::quant::BitWidths;
 use crate::rng::Rng;
@@ -158,14 +158,14 @@ impl Conv2d {
             Vec::new()
         };
         self.core.backward_with(dy.data, ctx, |gq, w_q, dw| {
-            for (k, b) in Self::blocks(&g).enumerate() {
+            let mut acc = WeightGrad::new(rows, cols);
+            for b in Self::blocks(&g) {
                 let (j0, pc) = (b.start * pp, b.len() * pp);
                 col.resize(rows * pc, 0.0);
                 im2col_samples(&input, &g, b.clone(), &mut col);
                 let gb = View::block(gq, p, 0, j0);
                 // dW += g_block · col_blockᵀ, blocks in sample order
-                let ct = View::block(&col, pc, 0, 0).t();
-                matmul_view(dw, gb, ct, cols, rows, pc, k > 0);
+                acc.add(View::block(&col, pc, 0, 0), gb, pc);
                 if need_dx {
                     dcol.resize(rows * pc, 0.0);
                     let wt = View::block(w_q, rows, 0, 0).t();
@@ -173,6 +173,7 @@ impl Conv2d {
                     col2im_samples(&dcol, &g, b, &mut dx);
                 }
             }
+            acc.finish(dw);
         });
         (self.col, self.dcol) = (col, dcol);
         if !need_dx {

@@ -15,7 +15,7 @@
 use crate::counters::LayerCounters;
 use crate::crossbar::CrossbarConfig;
 use crate::crossbar::array::{TiledMatrix, count_digital};
-use crate::kernels::gemm::{Trans, View, matmul, matmul_view};
+use crate::kernels::gemm::{Trans, View, WeightGrad, matmul};
 use crate::nn::Ctx;
 use crate::quant::gradient::{GRounding, RoundingKey};
 use crate::quant::output::Adc;
@@ -352,12 +352,16 @@ impl MatrixCore {
         // Backprop part 2: dW_q = g_q · xᵀ (digital), then straight-through to the latent
         // weights. Summed over the same sample blocks as `Conv2d`'s blockwise pass, so both
         // paths give the same dW to the last bit.
-        for (k, b) in sample_blocks(self.rows, self.positions, self.n).enumerate() {
+        let mut dw = WeightGrad::new(self.rows, self.cols);
+        for b in sample_blocks(self.rows, self.positions, self.n) {
             let (j0, pc) = (b.start * self.positions, b.len() * self.positions);
-            let gb = View::block(&g, p, 0, j0);
-            let xt = View::block(&self.x, p, 0, j0).t();
-            matmul_view(&mut self.dw, gb, xt, self.cols, self.rows, pc, k > 0);
+            dw.add(
+                View::block(&self.x, p, 0, j0),
+                View::block(&g, p, 0, j0),
+                pc,
+            );
         }
+        dw.finish(&mut self.dw);
         self.finish_weight_gradient();
         self.propagate(g, ctx)
     }
