@@ -1,6 +1,24 @@
 //! Numeric kernels under the layers: the GEMM wrapper, im2col/col2im with their shape
-//! arithmetic, and naive reference versions that the tests use as oracles.
+//! arithmetic, naive reference versions that the tests use as oracles, and the f64 lane sum
+//! behind every mean over a layer's values (BN statistics, ADC ranges).
 
 pub mod gemm;
 pub mod im2col;
 pub mod reference;
+
+/// Lanes of `lane_sum`: independent accumulators, so the loop vectorizes instead of
+/// waiting on one add chain (the order is fixed, so the result is too).
+pub const LANES: usize = 8;
+
+/// `Σ f(x)` over `xs` in f64, in `LANES` interleaved partial sums added in order.
+pub fn lane_sum(xs: &[f32], f: impl Fn(f32) -> f64) -> f64 {
+    let mut acc = [0f64; LANES];
+    let chunks = xs.chunks_exact(LANES);
+    let rest = chunks.remainder();
+    for c in chunks {
+        for i in 0..LANES {
+            acc[i] += f(c[i]);
+        }
+    }
+    acc.iter().sum::<f64>() + rest.iter().map(|&v| f(v)).sum::<f64>()
+}

@@ -3,6 +3,7 @@
 //! `[c, n, h, w]` and on `[c, n]`: each channel is one contiguous block in the CNHW layout.
 
 use super::{Ctx, Layer, ParamView};
+use crate::kernels::{LANES, lane_sum};
 use crate::tensor::Tensor;
 use rayon::prelude::*;
 
@@ -36,23 +37,6 @@ impl BatchNorm2d {
             inv_std: vec![0.0; c],
         }
     }
-}
-
-/// Lanes of the f64 sums below: independent accumulators, so the loop vectorizes instead of
-/// waiting on one add chain (the order is fixed, so the result is too).
-const LANES: usize = 8;
-
-/// `Σ f(x)` over `xs` in f64, in `LANES` interleaved partial sums added in order.
-fn lane_sum(xs: &[f32], f: impl Fn(f32) -> f64) -> f64 {
-    let mut acc = [0f64; LANES];
-    let chunks = xs.chunks_exact(LANES);
-    let rest = chunks.remainder();
-    for c in chunks {
-        for i in 0..LANES {
-            acc[i] += f(c[i]);
-        }
-    }
-    acc.iter().sum::<f64>() + rest.iter().map(|&v| f(v)).sum::<f64>()
 }
 
 /// Mean and (biased) variance of one channel's values, summed in f64.

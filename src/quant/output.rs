@@ -9,6 +9,7 @@
 
 use super::Bits;
 use crate::error::{Error, Result};
+use crate::kernels::lane_sum;
 use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 use std::fmt;
@@ -90,7 +91,7 @@ impl From<CoRange> for String {
 fn mean_abs(co: &[f32]) -> f32 {
     let n = co.len().max(1);
     (co.par_chunks(CHUNK)
-        .map(|xs| xs.iter().map(|v| v.abs() as f64).sum::<f64>())
+        .map(|xs| lane_sum(xs, |v| v.abs() as f64))
         .sum::<f64>()
         / n as f64) as f32
 }
