@@ -31,7 +31,8 @@ pub fn forward_ranged(x: &mut [f32], pre: Option<&[f32]>, bits: Bits, r: f32, ma
             let ps = pre.map(|p| &p[ci * CHUNK..ci * CHUNK + xs.len()]);
             // one loop per case, so that none branches per element (they vectorize)
             let relu = |v: &mut f32| *v = v.max(0.0);
-            let clip_q = |v: &mut f32, l: f32| *v = quantize_k((*v * inv).clamp(0.0, 1.0), l) * r;
+            let clip_q =
+                |v: &mut f32, l: f32| *v = quantize_k(super::clamp(*v * inv, 0.0, 1.0), l) * r;
             let inside = |j: f32| (0.0..=1.0).contains(&(j * inv)) as u8;
             match (levels, ps) {
                 (None, None) => xs.iter_mut().zip(ms).for_each(|(v, m)| {

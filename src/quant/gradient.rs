@@ -113,7 +113,7 @@ pub fn quantize(
                 let (to, from) = (half / m, m / half);
                 for v in chunk {
                     let u = rng.uniform();
-                    *v = super::floor(*v * to + u).clamp(-half, half) * from;
+                    *v = super::clamp(super::floor(*v * to + u), -half, half) * from;
                 }
             }
         });
@@ -133,7 +133,7 @@ pub fn quantize(
                 if skip_zeros && *v == 0.0 {
                     continue;
                 }
-                let g_n = (*v * inv + 0.5 + sigma / levels).clamp(0.0, 1.0);
+                let g_n = super::clamp(*v * inv + 0.5 + sigma / levels, 0.0, 1.0);
                 *v = 2.0 * m * (quantize_k(g_n, levels) - 0.5);
             }
         }

@@ -159,8 +159,9 @@ macro_rules! with_adc {
                 $body
             }
             $crate::quant::output::Adc::Uniform { to, from, levels } => {
-                let $read =
-                    move |v: f32| $crate::quant::round(v * to).clamp(-levels, levels) * from;
+                let $read = move |v: f32| {
+                    $crate::quant::clamp($crate::quant::round(v * to), -levels, levels) * from
+                };
                 $body
             }
             $crate::quant::output::Adc::Zero => {
