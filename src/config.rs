@@ -6,7 +6,7 @@ use crate::crossbar::{CrossbarConfig, Hardware};
 use crate::error::{Error, Result};
 use crate::quant::BitWidths;
 use crate::quant::gradient::GRounding;
-use crate::quant::output::CoRange;
+use crate::quant::output::{CoRange, Comparator};
 use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
 
@@ -146,14 +146,20 @@ pub struct RunConfig {
     /// Grid of the stochastic G quantizer: `dorefa` (spec §2) or `mid-tread` (with a zero
     /// level). Default `mid-tread` (see docs/results.md for the measured difference).
     pub g_rounding: GRounding,
+    /// How a 1-bit ADC reads: `centered` (a comparator against the column's running mean plus
+    /// the trained bias, reading ±1) or `zero` (`sign(co)·mean|co|`). Default `centered`: with
+    /// `zero` no CO = 1 row trains (docs/results.md).
+    #[serde(default)]
+    pub comparator: Comparator,
     /// Passes over the training set. Default 20.
     pub epochs: usize,
     /// A run whose training accuracy and best test accuracy are both still below twice chance
     /// after this many epochs has failed to converge: it stops there and is reported as
     /// `stalled` (a result, like `diverged`). 0 = never stop. Default 3.
     pub stall_epochs: usize,
-    /// Ideal engine: read each layer's propagated error through one CO-bit ADC with the CO range
-    /// rule, as the arrays' backward row ADCs do (without tiles or phases). The arrays bound the
+    /// Ideal engine: read each layer's propagated error through one ADC with the CO range rule
+    /// and the bits of the arrays' backward row ADCs (`crossbar.backward_adc_bits`, by default
+    /// the CO bits), as those ADCs do (without tiles or phases). The arrays bound the
     /// error this way; without it G = 1 errors grow layer by layer and training stalls
     /// (docs/results.md). Default false.
     pub ideal_error_adc: bool,
@@ -202,6 +208,7 @@ impl Default for RunConfig {
             bits: BitWidths::uniform(4),
             co_range: CoRange::Auto,
             g_rounding: GRounding::MidTread,
+            comparator: Comparator::Centered,
             epochs: 20,
             stall_epochs: 3,
             ideal_error_adc: false,

@@ -43,6 +43,10 @@ fn bad_input_is_one_line_and_exit_2() {
         "not a bit-width",
     );
     fails_cleanly(&["train", "--lr", "0", "--out", o], "lr");
+    fails_cleanly(
+        &["train", "--comparator", "mean", "--out", o],
+        "unknown comparator",
+    );
     fails_cleanly(&["train", "--lr", "-0.1", "--out", o], "lr");
     fails_cleanly(
         &["train", "--dataset", "imagenet", "--out", o],

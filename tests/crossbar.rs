@@ -361,3 +361,86 @@ fn full_sum_adc_converts_each_column_once() {
     fc.forward(x, &TRAIN);
     assert_eq!(fc.core.counters.forward.adc_conversions, 140 * 5);
 }
+
+/// A 1-bit-ADC layer (a centred comparator) on its ideal engine and on one exact array.
+fn comparator_pair(tile_rows: usize) -> (Linear, Linear, Tensor) {
+    let bits = BitWidths {
+        a: Bits::K(4),
+        co: Bits::K(1),
+        w: Bits::K(4),
+        g: Bits::Fp32,
+    };
+    let mut ideal = Linear::new("fc", 0, 40, 6, bits, &mut Rng::new(11));
+    let mut xbar = Linear::new("fc", 0, 40, 6, bits, &mut Rng::new(11));
+    for l in [&mut ideal, &mut xbar] {
+        l.core.bias = (0..6).map(|c| 0.1 * c as f32 - 0.2).collect();
+    }
+    xbar.core.attach_crossbar(&exact(tile_rows, 64), 1);
+    let mut rng = Rng::new(12);
+    let x = Tensor::new(
+        vec![40, 16],
+        (0..640)
+            .map(|_| (rng.uniform() * 15.0).round() / 15.0)
+            .collect(),
+    );
+    (ideal, xbar, x)
+}
+
+#[test]
+fn centred_comparator_on_one_array_equals_ideal_and_reads_plus_minus_one() {
+    let (mut ideal, mut xbar, x) = comparator_pair(64);
+    let alpha = ideal.core.alpha();
+    let (yi, yx) = (ideal.forward(x.clone(), &TRAIN), xbar.forward(x, &TRAIN));
+    assert_eq!(yi.data, yx.data);
+    // every output is α·(±1) + 0.5, and each column fires on part of the batch
+    for c in 0..6 {
+        let row = &yi.data[c * 16..(c + 1) * 16];
+        assert!(row.iter().all(|&v| v == 0.5 + alpha || v == 0.5 - alpha));
+        assert!(row.contains(&(0.5 + alpha)) && row.contains(&(0.5 - alpha)));
+    }
+    let mut rng = Rng::new(13);
+    let dy = random_tensor(yi.shape.clone(), &mut rng, -1.0, 1.0);
+    let (di, dx) = (
+        ideal.backward(dy.clone(), &TRAIN),
+        xbar.backward(dy.clone(), &TRAIN),
+    );
+    assert_eq!(di.data, dx.data);
+    assert_eq!(ideal.core.dw, xbar.core.dw);
+    assert_eq!(ideal.core.dbias, xbar.core.dbias);
+    // α stays fixed; the bias is the threshold before the ADC, so its gradient is the error
+    // that passes the comparator's straight-through window, times α
+    assert_eq!(ideal.core.dlog_alpha, vec![0.0]);
+    let pre = yi
+        .pre_quant
+        .as_ref()
+        .expect("pre-ADC values kept in training");
+    for c in 0..6 {
+        let mut want = 0f32;
+        for i in 0..16 {
+            let centred = (pre[c * 16 + i] - 0.5) / alpha; // pre = α·(co − ref + b) + 0.5
+            let window = ideal.core.co_range[0];
+            if centred.abs() <= window {
+                want += alpha * dy.data[c * 16 + i];
+            }
+        }
+        assert!((ideal.core.dbias[c] - want).abs() < 1e-5, "{c}");
+    }
+}
+
+#[test]
+fn centred_comparators_over_several_arrays_add_their_reads() {
+    // 40 rows on arrays of 16 rows: three comparators per column, each ±1
+    let (_, mut xbar, x) = comparator_pair(16);
+    let alpha = xbar.core.alpha();
+    let y = xbar.forward(x, &TRAIN);
+    let levels: Vec<f32> = [-3.0f32, -1.0, 1.0, 3.0]
+        .iter()
+        .map(|k| 0.5 + alpha * k)
+        .collect();
+    assert!(
+        y.data.iter().all(|v| levels.contains(v)),
+        "{:?}",
+        &y.data[..8]
+    );
+    assert_eq!(xbar.core.xbar.as_ref().unwrap().fwd_centre.len(), 3 * 6);
+}

@@ -46,6 +46,9 @@ pub struct TiledMatrix {
     pub w_eff_valid: bool,
     /// Running ADC range per array in the forward direction (evaluation), row-block-major.
     pub fwd_range: Vec<f32>,
+    /// Running comparator reference per array row block and column (1-bit ADCs read as
+    /// centred comparators, `quant::output::Comparator`), row-block-major; NaN = none yet.
+    pub fwd_centre: Vec<f32>,
     /// Work buffers reused from step to step (fresh ones of this size cost a page fault per
     /// 4 KiB): the backward read's two error phases and their products; the forward's per-array
     /// products use the third.
@@ -98,6 +101,7 @@ impl TiledMatrix {
             scale: 1.0,
             w_eff_valid: false,
             fwd_range: vec![0.0; rb * cb],
+            fwd_centre: vec![f32::NAN; rb * cols],
             scratch: Default::default(),
         }
     }
@@ -263,7 +267,9 @@ impl TiledMatrix {
         a_bits: Bits,
         co_bits: Bits,
         rule: CoRange,
+        centre: Option<&[f32]>,
         train: bool,
+        refresh: bool,
         seed: u64,
         step: u64,
         c: &mut OpCounts,
@@ -277,34 +283,53 @@ impl TiledMatrix {
         };
         let (nrb, ncb) = self.grid();
         let mut ranges = std::mem::take(&mut self.fwd_range);
+        let mut centres = std::mem::take(&mut self.fwd_centre);
         let mut part = std::mem::take(&mut self.scratch[2]); // per-array products, reused across steps
         let w = self.read_weights(seed, step, 0);
         let mut y = vec![0.0; cols * p];
         let mut pass: Option<Vec<u8>> = None;
+        // A centred comparator (1-bit ADC) compares each column of each array against its own
+        // running reference; the bias threshold is split evenly over the column's row blocks.
+        let centred = centre.filter(|_| co_bits == Bits::K(1));
+        let share = 1.0 / nrb as f32;
         // The ADC range of array `t` for this batch (training: from the batch, also updating the
-        // running range and the straight-through mask; evaluation: the running range).
-        let mut range = |part: &[f32], t: usize, c0: usize, pass: &mut Option<Vec<u8>>| -> f32 {
+        // running range and the straight-through mask; evaluation: the running range), and the
+        // full scale its reading uses (±1 for a centred comparator).
+        let mut range = |part: &mut [f32],
+                         t: usize,
+                         (rb, c0, c1): (usize, usize, usize),
+                         pass: &mut Option<Vec<u8>>|
+         -> f32 {
             if co_bits.is_fp32() {
                 return 0.0;
+            }
+            if let Some(bias) = centred {
+                let b = if bias.is_empty() { bias } else { &bias[c0..c1] };
+                let run = &mut centres[rb * cols + c0..rb * cols + c1];
+                output::centre_rows(part, p, run, b, share, train, refresh);
             }
             let s = output::running_range(&mut ranges[t], train, || {
                 output::batch_range(part, co_bits, rule)
             });
-            if train && let Some(m) = output::pass_mask(part, co_bits, s) {
+            let mask = || match centred {
+                Some(_) => output::window_mask(part, s),
+                None => output::pass_mask(part, co_bits, s),
+            };
+            if train && let Some(m) = mask() {
                 let all = pass.get_or_insert_with(|| vec![1u8; cols * p]);
                 for (a, b) in all[c0 * p..].iter_mut().zip(m) {
                     *a &= b;
                 }
             }
-            s
+            if centred.is_some() { 1.0 } else { s }
         };
         match self.cfg.adc {
             AdcMode::FullSum => {
                 matmul(&mut y, &w, Trans::No, x, Trans::No, cols, p, rows, false);
+                let s = range(&mut y, 0, (0, 0, cols), &mut pass);
                 if keep_raw {
                     raw.copy_from_slice(&y);
                 }
-                let s = range(&y, 0, 0, &mut pass);
                 output::quantize_with_range(&mut y, co_bits, s);
             }
             AdcMode::PerTile => {
@@ -317,10 +342,10 @@ impl TiledMatrix {
                         if nrb == 1 && ncb == 1 {
                             // one array: the very product the ideal engine computes
                             matmul(yb, &w, Trans::No, x, Trans::No, cols, p, rows, false);
+                            let s = range(yb, t, (rb, c0, c1), &mut pass);
                             if keep_raw {
                                 raw.copy_from_slice(yb);
                             }
-                            let s = range(yb, t, c0, &mut pass);
                             output::quantize_with_range(yb, co_bits, s);
                             continue;
                         }
@@ -334,13 +359,13 @@ impl TiledMatrix {
                             r1 - r0,
                             false,
                         );
+                        let s = range(&mut part, t, (rb, c0, c1), &mut pass);
                         if keep_raw {
                             raw[c0 * p..c1 * p]
                                 .iter_mut()
                                 .zip(&part)
                                 .for_each(|(a, b)| *a += b);
                         }
-                        let s = range(&part, t, c0, &mut pass);
                         output::accumulate_read(yb, &part, co_bits, s, 1.0);
                     }
                 }
@@ -349,6 +374,7 @@ impl TiledMatrix {
         drop(w);
         self.scratch[2] = part;
         self.fwd_range = ranges;
+        self.fwd_centre = centres;
         if train {
             let pn = p as u64;
             c.dac_bits = a_bits.as_u32();

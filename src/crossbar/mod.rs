@@ -70,7 +70,7 @@ pub struct CrossbarConfig {
     /// ADC placement. Default `per-tile`.
     pub adc: AdcMode,
     /// Bits of the row ADCs that read the transposed product in backprop part 1; absent = the
-    /// CO bits (the same ADC design on both sides of the array).
+    /// CO bits (the same ADC design on both sides of the array), 2 where CO is 1 bit.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub backward_adc_bits: Option<u32>,
     /// Signed inputs in backprop part 1. Default `two-phase`.
@@ -105,6 +105,17 @@ impl Default for CrossbarConfig {
 }
 
 impl CrossbarConfig {
+    /// Bits of the row ADCs of the transposed read for a layer whose forward ADC has `co` bits:
+    /// `backward_adc_bits`, else the CO bits, but at least 2 — a comparator passes only the sign
+    /// of each error sum, and no 1,1,2,1 run learned through one (docs/results.md).
+    pub fn backward_bits(&self, co: Bits) -> Bits {
+        match self.backward_adc_bits.and_then(|b| Bits::from_u32(b).ok()) {
+            Some(b) => b,
+            None if co == Bits::K(1) => Bits::K(2),
+            None => co,
+        }
+    }
+
     pub fn validate(&self) -> Result<()> {
         if self.tile_rows == 0
             || self.tile_cols == 0
@@ -145,5 +156,22 @@ impl CrossbarConfig {
             return Err(bad());
         }
         Ok((r, c))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn backward_adc_bits_default_to_co_but_never_one() {
+        let mut c = CrossbarConfig::default();
+        assert_eq!(c.backward_bits(Bits::K(4)), Bits::K(4));
+        assert_eq!(c.backward_bits(Bits::Fp32), Bits::Fp32);
+        assert_eq!(c.backward_bits(Bits::K(1)), Bits::K(2));
+        c.backward_adc_bits = Some(1);
+        assert_eq!(c.backward_bits(Bits::K(1)), Bits::K(1));
+        c.backward_adc_bits = Some(8);
+        assert_eq!(c.backward_bits(Bits::K(2)), Bits::K(8));
     }
 }

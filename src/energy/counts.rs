@@ -6,7 +6,7 @@
 use crate::counters::{CountersReport, LayerCounters, LayerReport};
 use crate::crossbar::{AdcMode, CrossbarConfig, Hardware, SignedInput};
 use crate::models::geometry::MatrixGeom;
-use crate::quant::{BitWidths, Bits};
+use crate::quant::BitWidths;
 
 /// Counts of one training step of `batch` images.
 pub fn analytic(
@@ -17,10 +17,7 @@ pub fn analytic(
     batch: usize,
     write_fraction: f64,
 ) -> CountersReport {
-    let backward_adc = xbar
-        .backward_adc_bits
-        .and_then(|b| Bits::from_u32(b).ok())
-        .unwrap_or(bits.co);
+    let backward_adc = xbar.backward_bits(bits.co);
     let layers = geoms
         .iter()
         .map(|g| {

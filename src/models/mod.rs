@@ -12,7 +12,7 @@ use crate::crossbar::CrossbarConfig;
 use crate::nn::{Ctx, Layer, MatrixCore, ParamView};
 use crate::quant::BitWidths;
 use crate::quant::gradient::GRounding;
-use crate::quant::output::CoRange;
+use crate::quant::output::{CoRange, Comparator};
 use crate::rng::Rng;
 use crate::tensor::Tensor;
 
@@ -42,6 +42,12 @@ impl Model {
             m.set_first_last_fp32();
         }
         m
+    }
+
+    /// Whether any matrix layer reads through centred comparators (1-bit ADCs), whose references
+    /// are re-estimated before each evaluation (`train::trainer`).
+    pub fn has_centred_comparators(&mut self) -> bool {
+        self.all_matrices().iter().any(|(_, c)| c.centered())
     }
 
     /// Put every matrix layer on RRAM arrays.
@@ -81,10 +87,16 @@ impl Model {
     }
 
     /// Set the quantizer options of every matrix layer.
-    pub fn set_quant_options(&mut self, co_rule: CoRange, g_rounding: GRounding) {
+    pub fn set_quant_options(
+        &mut self,
+        co_rule: CoRange,
+        g_rounding: GRounding,
+        comparator: Comparator,
+    ) {
         for (_, c) in self.all_matrices() {
             c.co_rule = co_rule;
             c.g_rounding = g_rounding;
+            c.comparator = comparator;
         }
     }
 
@@ -156,9 +168,13 @@ impl Model {
                 let std = var.sqrt() as f32;
                 if std > 0.0 && std.is_finite() {
                     let alpha = target / std;
+                    // bias is zero at initialisation, so y scales with α (about the offset 0.5
+                    // that a centred comparator's reads sit on)
+                    let offset = if core.centered() { 0.5 } else { 0.0 };
                     core.set_alpha(alpha);
-                    // bias is zero at initialisation, so y scales with α
-                    y.data.iter_mut().for_each(|v| *v *= alpha);
+                    y.data
+                        .iter_mut()
+                        .for_each(|v| *v = (*v - offset) * alpha + offset);
                 }
             }
             x = y;

@@ -19,7 +19,7 @@ use crate::kernels::gemm::{Trans, View, WeightGrad, matmul};
 use crate::nn::Ctx;
 use crate::quant::gradient::{GRounding, RoundingKey};
 use crate::quant::output::Adc;
-use crate::quant::output::CoRange;
+use crate::quant::output::{CoRange, Comparator};
 use crate::quant::{BitWidths, Bits, gradient, output, weight};
 use crate::rng::Rng;
 use rayon::prelude::*;
@@ -44,8 +44,9 @@ pub fn sample_blocks(
 type Product<'a> = dyn FnMut(&[f32], &mut [f32]) + 'a;
 
 pub struct MatrixCore {
-    /// Ideal engine only: read the propagated error `dx` through one CO-bit ADC with the CO
-    /// range rule, as a single array read in one phase would (`RunConfig::ideal_error_adc`).
+    /// Ideal engine only: read the propagated error `dx` through one ADC of
+    /// `backward_adc_bits` with the CO range rule, as a single array read in one phase would
+    /// (`RunConfig::ideal_error_adc`).
     pub read_errors: bool,
     /// Index of the layer in its model: keys its random streams.
     pub index: u64,
@@ -57,6 +58,10 @@ pub struct MatrixCore {
     /// Per-output bias (digital); empty when the layer has none.
     pub bias: Vec<f32>,
     pub dbias: Vec<f32>,
+    /// How a 1-bit ADC reads (`quant::output`): with `Centered`, each column's running
+    /// comparator reference is kept in `co_center` and the bias is the comparator's threshold.
+    pub comparator: Comparator,
+    pub co_center: Vec<f32>,
     /// log α, one element (see module docs).
     pub log_alpha: Vec<f32>,
     pub dlog_alpha: Vec<f32>,
@@ -116,6 +121,12 @@ impl MatrixCore {
             log_alpha: vec![0.0],
             dlog_alpha: vec![0.0],
             co_range: vec![0.0],
+            comparator: Comparator::Centered,
+            co_center: if bits.co == Bits::K(1) {
+                vec![f32::NAN; cols]
+            } else {
+                Vec::new()
+            },
             bits,
             co_rule: CoRange::Max,
             g_rounding: GRounding::Dorefa,
@@ -140,10 +151,7 @@ impl MatrixCore {
         self.xbar = Some(Box::new(TiledMatrix::new(
             self.index, self.rows, self.cols, cfg, seed,
         )));
-        self.backward_adc_bits = match cfg.backward_adc_bits {
-            Some(b) => Bits::from_u32(b).unwrap_or(self.bits.co),
-            None => self.bits.co,
-        };
+        self.backward_adc_bits = cfg.backward_bits(self.bits.co);
     }
 
     /// The input matrix kept from the last training step, to be refilled by the next one
@@ -155,6 +163,14 @@ impl MatrixCore {
     /// Give back a dJ/dx buffer once it has been consumed, for the next backward.
     pub fn recycle(&mut self, buf: Vec<f32>) {
         self.scratch = buf;
+    }
+
+    /// Whether the ADC is a centred comparator (1-bit CO, `Comparator::Centered`): it reads ±1
+    /// against a per-column reference that includes the bias, and α stays at its calibrated
+    /// value — it only maps ±1 onto the next DAC's range (learned, it let a unit's two levels
+    /// leave [0, 1], where the activation's clip blocks every error).
+    pub fn centered(&self) -> bool {
+        self.bits.co == Bits::K(1) && self.comparator == Comparator::Centered
     }
 
     /// The digital output scale α.
@@ -250,13 +266,17 @@ impl MatrixCore {
             } else {
                 &mut scratch
             };
+            let centre = (self.bits.co == Bits::K(1) && self.comparator == Comparator::Centered)
+                .then_some(self.bias.as_slice());
             let (out, pass, raw) = xb.forward(
                 x.expect("the arrays read an input matrix"),
                 p,
                 self.bits.a,
                 self.bits.co,
                 self.co_rule,
+                centre,
                 ctx.train,
+                ctx.refresh_references,
                 ctx.seed,
                 ctx.step,
                 counts,
@@ -283,18 +303,37 @@ impl MatrixCore {
                 ),
                 (None, None) => unreachable!("a forward needs an input or a product"),
             }
+            let centered = self.centered();
+            if centered {
+                output::centre_rows(
+                    &mut y,
+                    p,
+                    &mut self.co_center,
+                    &self.bias,
+                    1.0,
+                    ctx.train,
+                    ctx.refresh_references,
+                );
+            }
             let s = output::running_range(&mut self.co_range[0], ctx.train, || {
                 output::batch_range(&y, self.bits.co, self.co_rule)
             });
             if ctx.train {
                 count_digital(&mut self.counters, rows, cols, p, self.input_grad);
-                self.co_pass = output::pass_mask(&y, self.bits.co, s);
+                self.co_pass = if centered {
+                    output::window_mask(&y, s)
+                } else {
+                    output::pass_mask(&y, self.bits.co, s)
+                };
             }
-            (None, Adc::new(self.bits.co, s))
+            (None, Adc::new(self.bits.co, if centered { 1.0 } else { s }))
         };
         // One pass per output row: the ADC (ideal engine), then y = α·co_q + b; in training also
         // keep co_q (for α's gradient) and α·raw + b (the activation's straight-through mask).
+        // A centred comparator's bias is its threshold, so its ±1 reads are centred on the
+        // middle of the next DAC's [0, 1] instead.
         let alpha = self.alpha();
+        let centred = self.centered();
         let keep_pre = ctx.train && !self.bits.co.is_fp32();
         let mut pre = if keep_pre {
             vec![0.0; cols * p]
@@ -310,7 +349,11 @@ impl MatrixCore {
         crate::with_adc!(adc, read => {
             let row =
                 |c: usize, ys: &mut [f32], mut cq: Option<&mut [f32]>, mut pr: Option<&mut [f32]>| {
-                    let b = bias.get(c).copied().unwrap_or(0.0);
+                    let b = if centred {
+                        0.5
+                    } else {
+                        bias.get(c).copied().unwrap_or(0.0)
+                    };
                     let rr = raw_ref.map(|r| &r[c * p..(c + 1) * p]);
                     for (i, v) in ys.iter_mut().enumerate() {
                         let r = rr.map_or(*v, |r| r[i]);
@@ -390,8 +433,10 @@ impl MatrixCore {
         let p = self.n * self.positions;
         assert_eq!(dy.len(), self.cols * p, "matrix error has the wrong size");
         // One pass per output row: bias gradient Σ dy, α gradient Σ dy ⊙ co_q (both digital,
-        // from the unquantized error), then dJ/dCO = α·dy where the ADC did not clip.
+        // from the unquantized error), then dJ/dCO = α·dy where the ADC did not clip. A centred
+        // comparator's bias sits before the ADC: its gradient is Σ dJ/dCO; its α is fixed.
         let alpha = self.alpha();
+        let centred = self.centered();
         let (co_q, pass) = (&self.co_q, self.co_pass.as_deref());
         let sums: Vec<(f32, f64)> = dy
             .par_chunks_mut(p)
@@ -401,13 +446,14 @@ impl MatrixCore {
                 let cq = &co_q[c * p..(c + 1) * p];
                 let m = pass.map(|m| &m[c * p..(c + 1) * p]);
                 for (i, d) in row.iter_mut().enumerate() {
-                    sb += *d;
+                    let before = *d;
                     sa += (*d * cq[i]) as f64;
                     *d = if m.is_none_or(|m| m[i] == 1) {
                         alpha * *d
                     } else {
                         0.0
                     };
+                    sb += if centred { *d } else { before };
                 }
                 (sb, sa)
             })
@@ -418,7 +464,11 @@ impl MatrixCore {
             }
         }
         let dalpha: f64 = sums.iter().map(|(_, a)| a).sum();
-        self.dlog_alpha[0] = (dalpha * alpha as f64) as f32;
+        self.dlog_alpha[0] = if centred {
+            0.0
+        } else {
+            (dalpha * alpha as f64) as f32
+        };
         let key = RoundingKey {
             seed: ctx.seed,
             layer: self.index,
@@ -487,8 +537,8 @@ impl MatrixCore {
             false,
         );
         if self.read_errors {
-            let s = output::batch_range(&dx, self.bits.co, self.co_rule);
-            output::quantize_with_range(&mut dx, self.bits.co, s);
+            let s = output::batch_range(&dx, self.backward_adc_bits, self.co_rule);
+            output::quantize_with_range(&mut dx, self.backward_adc_bits, s);
             self.counters.backprop1.digital_ops += (rows * p) as u64;
         }
         dx
@@ -497,7 +547,11 @@ impl MatrixCore {
     /// State a checkpoint keeps besides the parameters: the running CO range and, on arrays,
     /// every cell's target and realised conductance and the arrays' running ADC ranges.
     pub fn buffers(&mut self) -> Vec<(String, &mut Vec<f32>)> {
+        let centred = self.centered();
         let mut v = vec![("co_range".to_string(), &mut self.co_range)];
+        if centred && self.xbar.is_none() {
+            v.push(("co_centre".to_string(), &mut self.co_center));
+        }
         if let Some(x) = self.xbar.as_mut() {
             x.w_eff_valid = false; // the caller may overwrite the cells (checkpoint load)
             v.push(("xbar.target_pos".into(), &mut x.target_pos));
@@ -505,6 +559,9 @@ impl MatrixCore {
             v.push(("xbar.cond_pos".into(), &mut x.u_pos));
             v.push(("xbar.cond_neg".into(), &mut x.u_neg));
             v.push(("xbar.adc_range".into(), &mut x.fwd_range));
+            if centred {
+                v.push(("xbar.adc_centre".into(), &mut x.fwd_centre));
+            }
         }
         v
     }

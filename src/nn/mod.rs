@@ -29,6 +29,9 @@ pub struct Ctx {
     /// batch-norm normalises with the batch's own statistics, because its running ones have not
     /// been trained yet; nothing is updated.
     pub batch_stats: bool,
+    /// An evaluation pass that sets every centred comparator's reference to this batch's mean
+    /// (`Ctx::references`); nothing else is updated.
+    pub refresh_references: bool,
 }
 
 impl Ctx {
@@ -38,6 +41,7 @@ impl Ctx {
             step,
             seed,
             batch_stats: false,
+            refresh_references: false,
         }
     }
 
@@ -47,6 +51,17 @@ impl Ctx {
             step: 0,
             seed,
             batch_stats: false,
+            refresh_references: false,
+        }
+    }
+
+    /// Re-estimate the centred comparators' references (1-bit ADCs) from one batch of training
+    /// images with the current weights, before an evaluation at training step `step`.
+    pub const fn references(seed: u64, step: u64) -> Self {
+        Ctx {
+            refresh_references: true,
+            step,
+            ..Ctx::eval(seed)
         }
     }
 

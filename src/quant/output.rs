@@ -3,8 +3,15 @@
 //! training, by a `CoRange` rule: `max` (spec §2: `s = max|co|`) or `mean:K` (`s = K·mean|co|`,
 //! values beyond clip); evaluation uses a running estimate of `s` (an exponential average of
 //! the training batches' ranges), so a test image is read the same way whatever batch it is in.
-//! k = 1 has no level besides zero in that formula, so a 1-bit ADC is read as a
-//! comparator: `co_q = sign(co)·mean|co|` (the same least-squares scale as 1-bit W).
+//! k = 1 has no level besides zero in that formula, so a 1-bit ADC is a comparator, read in one
+//! of two ways (`Comparator`). `centered` (default): each column is compared against its own
+//! reference — the column's batch mean in training, its running mean in evaluation — shifted by
+//! the layer's trained bias, and reads ±1 (the digital α carries the scale); its
+//! straight-through window is `|co − ref| ≤ mean|co − ref|`. Like batch-norm before a sign, the
+//! centring keeps every unit firing on part of each batch: with a fixed reference a unit pushed
+//! below it never fires again and never again receives an error (docs/results.md, "dying
+//! comparators"). `zero`: `co_q = sign(co)·mean|co|` (the same least-squares scale as 1-bit W),
+//! the earlier read, kept for comparison.
 //! Backward: straight-through (with `s` the batch maximum nothing lies outside the range).
 
 use super::Bits;
@@ -97,6 +104,89 @@ fn mean_abs(co: &[f32]) -> f32 {
 }
 
 const CHUNK: usize = 16 * 1024;
+
+/// The reference a 1-bit ADC (comparator) compares each column against.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Comparator {
+    /// The column's batch mean (running mean in evaluation) plus the trained bias; reads ±1.
+    #[default]
+    Centered,
+    /// Zero; reads `±mean|co|`, the bias added digitally after the read.
+    Zero,
+}
+
+impl Comparator {
+    pub fn parse(s: &str) -> Result<Self> {
+        match s {
+            "centered" => Ok(Comparator::Centered),
+            "zero" => Ok(Comparator::Zero),
+            _ => Err(Error::invalid(
+                "comparator",
+                format!("unknown comparator {s:?} (known: centered, zero)"),
+            )),
+        }
+    }
+}
+
+/// Centre each row of `part` (`[rows, p]`, one row per column output) on its comparator
+/// reference and add `threshold[c]·share` (the trained bias, split over the `1/share` arrays a
+/// column spans; an empty slice = no bias). The reference is the row's batch mean in training,
+/// folded into `running` like a running range (NaN = no batch seen yet), and `running` in
+/// evaluation (the batch mean while it is NaN). With `refresh` (an evaluation pass over training
+/// images) the batch mean replaces `running`: the average of past batches lags behind weights
+/// that move every step, and a comparator flips on a small shift of its reference.
+pub fn centre_rows(
+    part: &mut [f32],
+    p: usize,
+    running: &mut [f32],
+    threshold: &[f32],
+    share: f32,
+    train: bool,
+    refresh: bool,
+) {
+    assert_eq!(part.len(), running.len() * p, "one running centre per row");
+    part.par_chunks_mut(p.max(1))
+        .zip(running.par_iter_mut())
+        .enumerate()
+        .for_each(|(c, (row, run))| {
+            let mu = if train || refresh || run.is_nan() {
+                (lane_sum(row, |v| v as f64) / p.max(1) as f64) as f32
+            } else {
+                *run
+            };
+            if train {
+                *run = if run.is_nan() {
+                    mu
+                } else {
+                    *run + RANGE_MOMENTUM * (mu - *run)
+                };
+            } else if refresh {
+                *run = mu;
+            }
+            let shift = threshold.get(c).map_or(0.0, |b| b * share) - mu;
+            row.iter_mut().for_each(|v| *v += shift);
+        });
+}
+
+/// The straight-through window `|v| ≤ s` as a 0/1 mask, or `None` when every value is inside.
+pub fn window_mask(co: &[f32], s: f32) -> Option<Vec<u8>> {
+    if co
+        .par_chunks(CHUNK)
+        .all(|xs| xs.iter().all(|v| v.abs() <= s))
+    {
+        return None;
+    }
+    let mut m = vec![0u8; co.len()];
+    m.par_chunks_mut(CHUNK)
+        .zip(co.par_chunks(CHUNK))
+        .for_each(|(ms, xs)| {
+            for (mm, v) in ms.iter_mut().zip(xs) {
+                *mm = (v.abs() <= s) as u8;
+            }
+        });
+    Some(m)
+}
 
 /// The symmetric level count `L = 2^(k−1) − 1` for k ≥ 2.
 pub fn symmetric_levels(bits: Bits) -> Option<f32> {
@@ -270,23 +360,7 @@ pub fn batch_range(co: &[f32], bits: Bits, rule: CoRange) -> f32 {
 /// everywhere for k = 1 (as for 1-bit W) and fp32. `None` when everything passes.
 pub fn pass_mask(co: &[f32], bits: Bits, s: f32) -> Option<Vec<u8>> {
     match bits {
-        Bits::K(k) if k >= 2 => {
-            if co
-                .par_chunks(CHUNK)
-                .all(|xs| xs.iter().all(|v| v.abs() <= s))
-            {
-                return None;
-            }
-            let mut m = vec![0u8; co.len()];
-            m.par_chunks_mut(CHUNK)
-                .zip(co.par_chunks(CHUNK))
-                .for_each(|(ms, xs)| {
-                    for (mm, v) in ms.iter_mut().zip(xs) {
-                        *mm = (v.abs() <= s) as u8;
-                    }
-                });
-            Some(m)
-        }
+        Bits::K(k) if k >= 2 => window_mask(co, s),
         _ => None,
     }
 }
@@ -294,6 +368,48 @@ pub fn pass_mask(co: &[f32], bits: Bits, s: f32) -> Option<Vec<u8>> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn centre_rows_hand_values() {
+        // two columns of three outputs; no batch seen yet; bias split over two row blocks
+        let mut part = vec![1.0, 2.0, 3.0, -1.0, -1.0, 2.0];
+        let mut run = vec![f32::NAN; 2];
+        centre_rows(&mut part, 3, &mut run, &[0.5, -1.0], 0.5, true, false);
+        assert_eq!(part, vec![-0.75, 0.25, 1.25, -1.5, -1.5, 1.5]);
+        assert_eq!(run, vec![2.0, 0.0]);
+        // the next training batch: its own mean, folded into the running one with momentum 0.1
+        let mut part = vec![4.0, 4.0, 4.0, 1.0, 1.0, 1.0];
+        centre_rows(&mut part, 3, &mut run, &[], 1.0, true, false);
+        assert_eq!(part, vec![0.0; 6]);
+        assert_eq!(run, vec![2.0 + 0.1 * 2.0, 0.1]);
+        // evaluation: the running reference, not the batch's, and it stays put
+        let mut part = vec![4.0, 4.0, 4.0, 1.0, 1.0, 1.0];
+        centre_rows(&mut part, 3, &mut run, &[], 1.0, false, false);
+        assert_eq!(part[0], 4.0 - 2.2);
+        assert_eq!(part[3], 1.0 - 0.1);
+        assert_eq!(run, vec![2.2, 0.1]);
+        // evaluation before any training batch falls back on the batch mean
+        let mut part = vec![1.0, 3.0];
+        let mut fresh = vec![f32::NAN];
+        centre_rows(&mut part, 2, &mut fresh, &[], 1.0, false, false);
+        assert_eq!(part, vec![-1.0, 1.0]);
+        assert!(fresh[0].is_nan());
+        // a refresh pass: the batch's mean replaces the running reference outright
+        let mut part = vec![5.0, 7.0];
+        centre_rows(&mut part, 2, &mut fresh, &[], 1.0, false, true);
+        assert_eq!(part, vec![-1.0, 1.0]);
+        assert_eq!(fresh, vec![6.0]);
+    }
+
+    #[test]
+    fn window_mask_and_comparator_names() {
+        assert_eq!(window_mask(&[0.5, -1.0], 1.0), None);
+        assert_eq!(window_mask(&[0.5, -1.5, 2.0], 1.0), Some(vec![1, 0, 0]));
+        assert_eq!(Comparator::parse("centered").unwrap(), Comparator::Centered);
+        assert_eq!(Comparator::parse("zero").unwrap(), Comparator::Zero);
+        let e = Comparator::parse("mean").unwrap_err().to_string();
+        assert!(e.contains("comparator"), "{e}");
+    }
 
     #[test]
     fn output_3bit_hand_values() {

@@ -112,14 +112,14 @@ pub fn pipeline(cfg: &RunConfig) -> Pipeline {
 pub fn init_model(cfg: &RunConfig, train: &Dataset) -> Model {
     let mut rng = Rng::keyed(cfg.seed, stream::INIT, &[]);
     let mut model = Model::build(cfg.model, cfg.bits, cfg.fp32_first_last, &mut rng);
-    model.set_quant_options(cfg.co_range, cfg.g_rounding);
+    model.set_quant_options(cfg.co_range, cfg.g_rounding, cfg.comparator);
     if cfg.hardware == Hardware::Rram {
         model.attach_crossbar(&cfg.crossbar, cfg.seed);
     } else if cfg.ideal_error_adc {
-        model
-            .all_matrices()
-            .into_iter()
-            .for_each(|(_, c)| c.read_errors = true);
+        model.all_matrices().into_iter().for_each(|(_, c)| {
+            c.read_errors = true;
+            c.backward_adc_bits = cfg.crossbar.backward_bits(c.bits.co);
+        });
     }
     let mut idx: Vec<u32> = (0..train.len() as u32).collect();
     Rng::keyed(cfg.seed, stream::CALIB, &[]).shuffle(&mut idx);
@@ -127,6 +127,20 @@ pub fn init_model(cfg: &RunConfig, train: &Dataset) -> Model {
     let (x, _) = pipeline(cfg).batch(train, &idx, 0, false);
     model.calibrate(x, cfg.init_output_std, cfg.seed);
     model
+}
+
+/// Set the centred comparators' references from the first `eval_batch` training images (not
+/// augmented) under the current weights: one evaluation-mode pass in which only they change.
+pub fn refresh_references(
+    model: &mut Model,
+    train: &Dataset,
+    pipe: &Pipeline,
+    cfg: &RunConfig,
+    step: u64,
+) {
+    let idx: Vec<u32> = (0..train.len().min(cfg.eval_batch) as u32).collect();
+    let (x, _) = pipe.batch(train, &idx, 0, false);
+    model.forward(x, &Ctx::references(cfg.seed, step));
 }
 
 /// Test loss and accuracy. `step` is the training step the model has reached (arrays that must
@@ -247,6 +261,9 @@ fn train_in_pool(
         let secs = t0.elapsed().as_secs_f64();
         progress.train_seconds += secs;
         progress.images += seen as u64;
+        if model.has_centred_comparators() {
+            refresh_references(&mut model, &train, &pipe, cfg, progress.step);
+        }
         let (test_loss, test_acc) = evaluate(
             &mut model,
             &test,
