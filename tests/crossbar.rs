@@ -444,3 +444,18 @@ fn centred_comparators_over_several_arrays_add_their_reads() {
     );
     assert_eq!(xbar.core.xbar.as_ref().unwrap().fwd_centre.len(), 3 * 6);
 }
+
+#[test]
+fn centred_comparator_learns_alpha_only_on_the_logits() {
+    let (mut hidden, mut logits, x) = comparator_pair(64);
+    logits.core.xbar = None;
+    logits.core.logits = true;
+    let mut rng = Rng::new(14);
+    for l in [&mut hidden, &mut logits] {
+        let y = l.forward(x.clone(), &TRAIN);
+        let dy = random_tensor(y.shape.clone(), &mut rng, -1.0, 1.0);
+        l.backward(dy, &TRAIN);
+    }
+    assert_eq!(hidden.core.dlog_alpha, vec![0.0]);
+    assert_ne!(logits.core.dlog_alpha, vec![0.0]);
+}

@@ -93,10 +93,13 @@ impl Model {
         g_rounding: GRounding,
         comparator: Comparator,
     ) {
-        for (_, c) in self.all_matrices() {
+        let mut all = self.all_matrices();
+        let last = all.len().saturating_sub(1);
+        for (i, (_, c)) in all.iter_mut().enumerate() {
             c.co_rule = co_rule;
             c.g_rounding = g_rounding;
             c.comparator = comparator;
+            c.logits = i == last;
         }
     }
 

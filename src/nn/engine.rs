@@ -62,6 +62,9 @@ pub struct MatrixCore {
     /// comparator reference is kept in `co_center` and the bias is the comparator's threshold.
     pub comparator: Comparator,
     pub co_center: Vec<f32>,
+    /// The model's last matrix layer, whose outputs are the logits: its α, the softmax's
+    /// temperature, is learned even behind a centred comparator (`Model::set_quant_options`).
+    pub logits: bool,
     /// log α, one element (see module docs).
     pub log_alpha: Vec<f32>,
     pub dlog_alpha: Vec<f32>,
@@ -122,6 +125,7 @@ impl MatrixCore {
             dlog_alpha: vec![0.0],
             co_range: vec![0.0],
             comparator: Comparator::Centered,
+            logits: false,
             co_center: if bits.co == Bits::K(1) {
                 vec![f32::NAN; cols]
             } else {
@@ -168,7 +172,8 @@ impl MatrixCore {
     /// Whether the ADC is a centred comparator (1-bit CO, `Comparator::Centered`): it reads ±1
     /// against a per-column reference that includes the bias, and α stays at its calibrated
     /// value — it only maps ±1 onto the next DAC's range (learned, it let a unit's two levels
-    /// leave [0, 1], where the activation's clip blocks every error).
+    /// leave [0, 1], where the activation's clip blocks every error) — except on the logits,
+    /// where it is the softmax's temperature: fixed at 0.5, the loss could not fall below 1.46.
     pub fn centered(&self) -> bool {
         self.bits.co == Bits::K(1) && self.comparator == Comparator::Centered
     }
@@ -464,7 +469,7 @@ impl MatrixCore {
             }
         }
         let dalpha: f64 = sums.iter().map(|(_, a)| a).sum();
-        self.dlog_alpha[0] = if centred {
+        self.dlog_alpha[0] = if centred && !self.logits {
             0.0
         } else {
             (dalpha * alpha as f64) as f32
