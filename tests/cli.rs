@@ -197,6 +197,25 @@ fn same_seed_same_numbers_other_seed_other_numbers() {
 
 #[test]
 fn killed_and_resumed_equals_uninterrupted() {
+    killed_and_resumed(&["--bits", "4,4,4,4"]);
+}
+
+#[test]
+fn killed_and_resumed_with_centred_comparators_equals_uninterrupted() {
+    // 1-bit ADCs: the checkpoint carries the comparator references (ideal engine and arrays)
+    killed_and_resumed(&["--bits", "1,1,2,1", "--stall-epochs", "0"]);
+    killed_and_resumed(&[
+        "--bits",
+        "1,1,2,1",
+        "--stall-epochs",
+        "0",
+        "--hardware",
+        "ideal",
+        "--ideal-error-adc",
+    ]);
+}
+
+fn killed_and_resumed(extra: &[&str]) {
     let tmp = tempfile::tempdir().unwrap();
     let mut args = vec![
         "--train-limit",
@@ -206,7 +225,8 @@ fn killed_and_resumed_equals_uninterrupted() {
         "--threads",
         "2",
     ];
-    args.extend(["--epochs", "4", "--bits", "4,4,4,4"]);
+    args.extend(["--epochs", "4"]);
+    args.extend(extra);
     let whole = tmp.path().join("whole");
     train(&whole, &args);
 
