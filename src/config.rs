@@ -146,8 +146,8 @@ pub struct RunConfig {
     /// Grid of the stochastic G quantizer: `dorefa` (spec §2) or `mid-tread` (with a zero
     /// level). Default `mid-tread` (see docs/results.md for the measured difference).
     pub g_rounding: GRounding,
-    /// How a 1-bit ADC reads: `centered` (a comparator against the column's running mean plus
-    /// the trained bias, reading ±1) or `zero` (`sign(co)·mean|co|`). Default `centered`: with
+    /// How a 1-bit ADC reads: `centered` (a comparator against the column's mean plus the
+    /// trained bias, reading ±1) or `zero` (`sign(co)·mean|co|`). Default `centered`: with
     /// `zero` no CO = 1 row trains (docs/results.md).
     #[serde(default)]
     pub comparator: Comparator,

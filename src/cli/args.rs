@@ -75,8 +75,8 @@ pub struct RunArgs {
     /// G rounding grid: dorefa (no zero level) or mid-tread (with a zero level).
     #[arg(long)]
     pub g_rounding: Option<String>,
-    /// 1-bit ADC read: centered (default; compares each column against its running mean plus
-    /// the trained bias) or zero (sign of the output).
+    /// 1-bit ADC read: centered (default; compares each column against its mean plus the trained
+    /// bias) or zero (sign of the output).
     #[arg(long)]
     pub comparator: Option<String>,
     /// Images per step.

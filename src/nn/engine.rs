@@ -59,9 +59,9 @@ pub struct MatrixCore {
     pub bias: Vec<f32>,
     pub dbias: Vec<f32>,
     /// How a 1-bit ADC reads (`quant::output`): with `Centered`, each column's running
-    /// comparator reference is kept in `co_center` and the bias is the comparator's threshold.
+    /// comparator reference is kept in `co_centre` and the bias is the comparator's threshold.
     pub comparator: Comparator,
-    pub co_center: Vec<f32>,
+    pub co_centre: Vec<f32>,
     /// The model's last matrix layer, whose outputs are the logits: its α, the softmax's
     /// temperature, is learned even behind a centred comparator (`Model::set_quant_options`).
     pub logits: bool,
@@ -126,7 +126,7 @@ impl MatrixCore {
             co_range: vec![0.0],
             comparator: Comparator::Centered,
             logits: false,
-            co_center: if bits.co == Bits::K(1) {
+            co_centre: if bits.co == Bits::K(1) {
                 vec![f32::NAN; cols]
             } else {
                 Vec::new()
@@ -255,6 +255,7 @@ impl MatrixCore {
         let p = n * positions;
         self.refresh_w_q();
         let (rows, cols) = (self.rows, self.cols);
+        let centred = self.centered();
         if ctx.train {
             // momentum rule and W re-quantization: ~8 digital operations per weight
             self.counters.update.digital_ops += 8 * (rows * cols) as u64;
@@ -271,8 +272,7 @@ impl MatrixCore {
             } else {
                 &mut scratch
             };
-            let centre = (self.bits.co == Bits::K(1) && self.comparator == Comparator::Centered)
-                .then_some(self.bias.as_slice());
+            let centre = centred.then_some(self.bias.as_slice());
             let (out, pass, raw) = xb.forward(
                 x.expect("the arrays read an input matrix"),
                 p,
@@ -308,12 +308,11 @@ impl MatrixCore {
                 ),
                 (None, None) => unreachable!("a forward needs an input or a product"),
             }
-            let centered = self.centered();
-            if centered {
+            if centred {
                 output::centre_rows(
                     &mut y,
                     p,
-                    &mut self.co_center,
+                    &mut self.co_centre,
                     &self.bias,
                     1.0,
                     ctx.train,
@@ -325,20 +324,19 @@ impl MatrixCore {
             });
             if ctx.train {
                 count_digital(&mut self.counters, rows, cols, p, self.input_grad);
-                self.co_pass = if centered {
+                self.co_pass = if centred {
                     output::window_mask(&y, s)
                 } else {
                     output::pass_mask(&y, self.bits.co, s)
                 };
             }
-            (None, Adc::new(self.bits.co, if centered { 1.0 } else { s }))
+            (None, Adc::new(self.bits.co, if centred { 1.0 } else { s }))
         };
         // One pass per output row: the ADC (ideal engine), then y = α·co_q + b; in training also
         // keep co_q (for α's gradient) and α·raw + b (the activation's straight-through mask).
         // A centred comparator's bias is its threshold, so its ±1 reads are centred on the
         // middle of the next DAC's [0, 1] instead.
         let alpha = self.alpha();
-        let centred = self.centered();
         let keep_pre = ctx.train && !self.bits.co.is_fp32();
         let mut pre = if keep_pre {
             vec![0.0; cols * p]
@@ -555,7 +553,7 @@ impl MatrixCore {
         let centred = self.centered();
         let mut v = vec![("co_range".to_string(), &mut self.co_range)];
         if centred && self.xbar.is_none() {
-            v.push(("co_centre".to_string(), &mut self.co_center));
+            v.push(("co_centre".to_string(), &mut self.co_centre));
         }
         if let Some(x) = self.xbar.as_mut() {
             x.w_eff_valid = false; // the caller may overwrite the cells (checkpoint load)

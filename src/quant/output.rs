@@ -5,7 +5,8 @@
 //! the training batches' ranges), so a test image is read the same way whatever batch it is in.
 //! k = 1 has no level besides zero in that formula, so a 1-bit ADC is a comparator, read in one
 //! of two ways (`Comparator`). `centered` (default): each column is compared against its own
-//! reference — the column's batch mean in training, its running mean in evaluation — shifted by
+//! reference — the column's batch mean in training; in evaluation the mean the trainer re-estimates
+//! from training images just before (`centre_rows`' `refresh`), else a running mean — shifted by
 //! the layer's trained bias, and reads ±1 (the digital α carries the scale); its
 //! straight-through window is `|co − ref| ≤ mean|co − ref|`. Like batch-norm before a sign, the
 //! centring keeps every unit firing on part of each batch: with a fixed reference a unit pushed
@@ -109,7 +110,8 @@ const CHUNK: usize = 16 * 1024;
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum Comparator {
-    /// The column's batch mean (running mean in evaluation) plus the trained bias; reads ±1.
+    /// The column's mean (the batch's in training, a re-estimated one in evaluation) plus the
+    /// trained bias; reads ±1.
     #[default]
     Centered,
     /// Zero; reads `±mean|co|`, the bias added digitally after the read.
