@@ -5,7 +5,7 @@
 use crate::crossbar::{CrossbarConfig, Hardware};
 use crate::error::{Error, Result};
 use crate::quant::BitWidths;
-use crate::quant::gradient::GRounding;
+use crate::quant::gradient::{GRounding, GScale};
 use crate::quant::output::{CoRange, Comparator};
 use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
@@ -146,6 +146,11 @@ pub struct RunConfig {
     /// Grid of the stochastic G quantizer: `dorefa` (spec §2) or `mid-tread` (with a zero
     /// level). Default `mid-tread` (see docs/results.md for the measured difference).
     pub g_rounding: GRounding,
+    /// Over which errors G takes its scale `m = max|g|`: `sample` (spec §2) or `vector` (each
+    /// crossbar input vector: a sample's errors at one output position, over the channels).
+    /// Default `sample`.
+    #[serde(default)]
+    pub g_scale: GScale,
     /// How a 1-bit ADC reads: `centered` (a comparator against the column's mean plus the
     /// trained bias, reading ±1) or `zero` (`sign(co)·mean|co|`). Default `centered`: with
     /// `zero` no CO = 1 row trains (docs/results.md).
@@ -208,6 +213,7 @@ impl Default for RunConfig {
             bits: BitWidths::uniform(4),
             co_range: CoRange::Auto,
             g_rounding: GRounding::MidTread,
+            g_scale: GScale::Sample,
             comparator: Comparator::Centered,
             epochs: 20,
             stall_epochs: 3,

@@ -47,6 +47,10 @@ fn bad_input_is_one_line_and_exit_2() {
         &["train", "--comparator", "mean", "--out", o],
         "unknown comparator",
     );
+    fails_cleanly(
+        &["train", "--g-scale", "channel", "--out", o],
+        "unknown G scale",
+    );
     fails_cleanly(&["train", "--lr", "-0.1", "--out", o], "lr");
     fails_cleanly(
         &["train", "--dataset", "imagenet", "--out", o],

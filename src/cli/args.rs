@@ -75,6 +75,10 @@ pub struct RunArgs {
     /// G rounding grid: dorefa (no zero level) or mid-tread (with a zero level).
     #[arg(long)]
     pub g_rounding: Option<String>,
+    /// G scale: sample (one max|g| per sample, default) or vector (one per sample and output
+    /// position: each crossbar input vector of the transposed read).
+    #[arg(long)]
+    pub g_scale: Option<String>,
     /// 1-bit ADC read: centered (default; compares each column against its mean plus the trained
     /// bias) or zero (sign of the output).
     #[arg(long)]
@@ -166,7 +170,7 @@ pub struct TrainArgs {
         "model", "dataset", "bits", "batch", "data", "epochs", "lr", "momentum",
         "weight_decay", "schedule", "seed", "train_limit", "test_limit", "config", "out",
         "fp32_first_last", "hardware", "xbar", "disturb", "faults", "adc", "read_noise", "d2d",
-        "co_range", "g_rounding", "comparator", "stall_epochs", "ideal_error_adc",
+        "co_range", "g_rounding", "g_scale", "comparator", "stall_epochs", "ideal_error_adc",
     ])]
     pub resume: Option<PathBuf>,
     /// No progress bars (epoch lines and the summary still print).

@@ -24,6 +24,9 @@ pub fn apply_run_args(cfg: &mut RunConfig, a: &RunArgs) -> Result<()> {
     if let Some(r) = &a.g_rounding {
         cfg.g_rounding = rram::quant::gradient::GRounding::parse(r)?;
     }
+    if let Some(g) = &a.g_scale {
+        cfg.g_scale = rram::quant::gradient::GScale::parse(g)?;
+    }
     if let Some(c) = &a.comparator {
         cfg.comparator = rram::quant::output::Comparator::parse(c)?;
     }

@@ -11,7 +11,7 @@ use crate::counters::LayerReport;
 use crate::crossbar::CrossbarConfig;
 use crate::nn::{Ctx, Layer, MatrixCore, ParamView};
 use crate::quant::BitWidths;
-use crate::quant::gradient::GRounding;
+use crate::quant::gradient::{GRounding, GScale};
 use crate::quant::output::{CoRange, Comparator};
 use crate::rng::Rng;
 use crate::tensor::Tensor;
@@ -91,6 +91,7 @@ impl Model {
         &mut self,
         co_rule: CoRange,
         g_rounding: GRounding,
+        g_scale: GScale,
         comparator: Comparator,
     ) {
         let mut all = self.all_matrices();
@@ -98,6 +99,7 @@ impl Model {
         for (i, (_, c)) in all.iter_mut().enumerate() {
             c.co_rule = co_rule;
             c.g_rounding = g_rounding;
+            c.g_scale = g_scale;
             c.comparator = comparator;
             c.logits = i == last;
         }

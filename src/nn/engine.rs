@@ -17,7 +17,7 @@ use crate::crossbar::CrossbarConfig;
 use crate::crossbar::array::{TiledMatrix, count_digital};
 use crate::kernels::gemm::{Trans, View, WeightGrad, matmul};
 use crate::nn::Ctx;
-use crate::quant::gradient::{GRounding, RoundingKey};
+use crate::quant::gradient::{GQuantizer, GRounding, GScale, RoundingKey};
 use crate::quant::output::Adc;
 use crate::quant::output::{CoRange, Comparator};
 use crate::quant::{BitWidths, Bits, gradient, output, weight};
@@ -76,6 +76,8 @@ pub struct MatrixCore {
     pub co_rule: CoRange,
     /// Which stochastic grid the G quantizer uses.
     pub g_rounding: GRounding,
+    /// Over which errors the G quantizer takes its scale.
+    pub g_scale: GScale,
     /// Whether backward computes dJ/dx (false for the first layer).
     pub input_grad: bool,
     /// The arrays this matrix runs on (`--hardware rram`); `None` = ideal software products.
@@ -134,6 +136,7 @@ impl MatrixCore {
             bits,
             co_rule: CoRange::Max,
             g_rounding: GRounding::Dorefa,
+            g_scale: GScale::Sample,
             input_grad: true,
             xbar: None,
             backward_adc_bits: bits.co,
@@ -482,8 +485,11 @@ impl MatrixCore {
             self.cols,
             self.n,
             self.positions,
-            self.bits.g,
-            self.g_rounding,
+            GQuantizer {
+                bits: self.bits.g,
+                rounding: self.g_rounding,
+                scale: self.g_scale,
+            },
             key,
         );
         dy

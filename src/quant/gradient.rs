@@ -61,79 +61,101 @@ impl RoundingKey {
     }
 }
 
+/// Over which errors one scale `m = max|g|` is taken.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum GScale {
+    /// One scale per sample, over all its channels and positions (spec §2, DoReFa).
+    #[default]
+    Sample,
+    /// One scale per crossbar input vector: a sample's errors at one output position, over the
+    /// layer's output channels (the columns one transposed read drives). Equal to `Sample` for
+    /// FC layers. Still one digital multiply per vector, which factors out of the read exactly;
+    /// a conv layer's few large errors no longer set the step for all its positions.
+    Vector,
+}
+
+impl GScale {
+    pub fn parse(s: &str) -> Result<Self> {
+        match s {
+            "sample" => Ok(GScale::Sample),
+            "vector" => Ok(GScale::Vector),
+            _ => Err(Error::invalid(
+                "g_scale",
+                format!("unknown G scale {s:?} (known: sample, vector)"),
+            )),
+        }
+    }
+}
+
+/// The G quantizer's settings.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct GQuantizer {
+    pub bits: Bits,
+    pub rounding: GRounding,
+    pub scale: GScale,
+}
+
+/// `m` of every column of `g` (`rows × n·positions`): the max |g| of its sample or its vector.
+fn scales(g: &[f32], p: usize, positions: usize, scale: GScale) -> Vec<f32> {
+    // Column blocks in parallel; max is exact, so the result does not depend on the threads.
+    let mut m = vec![0f32; p];
+    m.par_chunks_mut(1024).enumerate().for_each(|(b, ms)| {
+        let (c0, c1) = (b * 1024, b * 1024 + ms.len());
+        for row in g.chunks(p) {
+            for (a, v) in ms.iter_mut().zip(&row[c0..c1]) {
+                *a = a.max(v.abs());
+            }
+        }
+    });
+    if scale == GScale::Sample {
+        for sample in m.chunks_mut(positions) {
+            let max = sample.iter().fold(0f32, |a, &b| a.max(b));
+            sample.fill(max);
+        }
+    }
+    m
+}
+
 /// Quantize the error `g` (`rows × n·positions`) in place.
 pub fn quantize(
     g: &mut [f32],
     rows: usize,
     n: usize,
     positions: usize,
-    bits: Bits,
-    rounding: GRounding,
+    q: GQuantizer,
     key: RoundingKey,
 ) {
-    let Some(levels) = bits.levels() else {
+    let Some(levels) = q.bits.levels() else {
         return;
     };
-    let mid_tread = rounding == GRounding::MidTread && bits != Bits::K(1);
-    let skip_zeros = rounding == GRounding::MidTread && bits == Bits::K(1);
+    let mid_tread = q.rounding == GRounding::MidTread && q.bits != Bits::K(1);
+    let skip_zeros = q.rounding == GRounding::MidTread && q.bits == Bits::K(1);
     let p = n * positions;
     assert_eq!(g.len(), rows * p);
     if p == 0 {
         return;
     }
-    // Per-sample max |g| over all rows and positions.
-    let max = g
-        .par_chunks(p)
-        .map(|row| {
-            let mut m = vec![0f32; n];
-            for (s, chunk) in row.chunks(positions).enumerate() {
-                m[s] = chunk.iter().fold(0f32, |a, v| a.max(v.abs()));
-            }
-            m
-        })
-        .reduce(
-            || vec![0f32; n],
-            |mut a, b| {
-                for (x, y) in a.iter_mut().zip(b) {
-                    *x = x.max(y);
-                }
-                a
-            },
-        );
-    if mid_tread {
-        let half = ((levels + 1.0) / 2.0 - 1.0).max(1.0); // 2^(k-1) - 1
-        g.par_chunks_mut(p).enumerate().for_each(|(r, row)| {
-            let mut rng = key.rng(r);
-            for (s, chunk) in row.chunks_mut(positions).enumerate() {
-                let m = max[s];
-                if m == 0.0 {
-                    chunk.fill(0.0);
-                    continue;
-                }
-                let (to, from) = (half / m, m / half);
-                for v in chunk {
-                    let u = rng.uniform();
-                    *v = super::clamp(super::floor(*v * to + u), -half, half) * from;
-                }
-            }
-        });
-        return;
-    }
+    let m = scales(g, p, positions, q.scale);
+    // A column whose scale is 0 is all zeros and draws no noise (the sample's or vector's
+    // stream position does not move), so `Sample` draws exactly as before `GScale` existed.
+    let half = ((levels + 1.0) / 2.0 - 1.0).max(1.0); // mid-tread: 2^(k-1) - 1
     g.par_chunks_mut(p).enumerate().for_each(|(r, row)| {
         let mut rng = key.rng(r);
-        for (s, chunk) in row.chunks_mut(positions).enumerate() {
-            let m = max[s];
+        for (v, &m) in row.iter_mut().zip(&m) {
             if m == 0.0 {
-                chunk.fill(0.0);
+                *v = 0.0;
                 continue;
             }
-            let inv = 1.0 / (2.0 * m);
-            for v in chunk {
+            if mid_tread {
+                let u = rng.uniform();
+                *v = super::clamp(super::floor(*v * (half / m) + u), -half, half) * (m / half);
+            } else {
                 let sigma = rng.uniform() - 0.5;
                 if skip_zeros && *v == 0.0 {
                     continue;
                 }
-                let g_n = super::clamp(*v * inv + 0.5 + sigma / levels, 0.0, 1.0);
+                let g_n = super::clamp(*v * (1.0 / (2.0 * m)) + 0.5 + sigma / levels, 0.0, 1.0);
                 *v = 2.0 * m * (quantize_k(g_n, levels) - 0.5);
             }
         }
@@ -143,6 +165,14 @@ pub fn quantize(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn per_sample(bits: Bits, rounding: GRounding) -> GQuantizer {
+        GQuantizer {
+            bits,
+            rounding,
+            scale: GScale::Sample,
+        }
+    }
 
     const KEY: RoundingKey = RoundingKey {
         seed: 1,
@@ -156,7 +186,14 @@ mod tests {
         let mut g = vec![
             4.0, -1.0, 0.3, 0.5, 0.1, -0.2, -2.0, 2.5, 0.0, 0.0, -0.5, 0.25,
         ];
-        quantize(&mut g, 2, 2, 3, Bits::K(2), GRounding::Dorefa, KEY);
+        quantize(
+            &mut g,
+            2,
+            2,
+            3,
+            per_sample(Bits::K(2), GRounding::Dorefa),
+            KEY,
+        );
         // k = 2: g_q in 2m·({0,1/3,2/3,1} − 1/2) = m·{−1, −1/3, 1/3, 1}.
         for (i, v) in g.iter().enumerate() {
             let m = if (i % 6) < 3 { 4.0 } else { 0.5 };
@@ -182,21 +219,29 @@ mod tests {
             (Bits::K(2), GRounding::MidTread),
             (Bits::K(3), GRounding::MidTread),
         ] {
-            let trials = 20_000;
-            let mut sum = [0f64; 8];
-            for t in 0..trials {
-                let mut g = base.to_vec();
-                quantize(&mut g, 1, 1, 8, bits, mode, RoundingKey { step: t, ..KEY });
-                for (s, v) in sum.iter_mut().zip(&g) {
-                    *s += *v as f64;
+            for scale in [GScale::Sample, GScale::Vector] {
+                let trials = 20_000;
+                let mut sum = [0f64; 8];
+                for t in 0..trials {
+                    let mut g = base.to_vec();
+                    // 2 rows × 4 positions: per vector, each column has its own scale.
+                    let q = GQuantizer {
+                        bits,
+                        rounding: mode,
+                        scale,
+                    };
+                    quantize(&mut g, 2, 1, 4, q, RoundingKey { step: t, ..KEY });
+                    for (s, v) in sum.iter_mut().zip(&g) {
+                        *s += *v as f64;
+                    }
                 }
-            }
-            for (s, b) in sum.iter().zip(&base) {
-                let mean = s / trials as f64;
-                assert!(
-                    (mean - *b as f64).abs() < 0.03,
-                    "{bits:?} {mode:?}: mean {mean} vs {b}"
-                );
+                for (s, b) in sum.iter().zip(&base) {
+                    let mean = s / trials as f64;
+                    assert!(
+                        (mean - *b as f64).abs() < 0.03,
+                        "{bits:?} {mode:?} {scale:?}: mean {mean} vs {b}"
+                    );
+                }
             }
         }
     }
@@ -205,11 +250,32 @@ mod tests {
     fn gradient_same_key_same_result_and_zero_stays_zero() {
         let mut a = vec![0.3, -0.2, 0.1, 0.05];
         let mut b = a.clone();
-        quantize(&mut a, 2, 1, 2, Bits::K(3), GRounding::Dorefa, KEY);
-        quantize(&mut b, 2, 1, 2, Bits::K(3), GRounding::Dorefa, KEY);
+        quantize(
+            &mut a,
+            2,
+            1,
+            2,
+            per_sample(Bits::K(3), GRounding::Dorefa),
+            KEY,
+        );
+        quantize(
+            &mut b,
+            2,
+            1,
+            2,
+            per_sample(Bits::K(3), GRounding::Dorefa),
+            KEY,
+        );
         assert_eq!(a, b);
         let mut z = vec![0.0; 4];
-        quantize(&mut z, 1, 2, 2, Bits::K(2), GRounding::MidTread, KEY);
+        quantize(
+            &mut z,
+            1,
+            2,
+            2,
+            per_sample(Bits::K(2), GRounding::MidTread),
+            KEY,
+        );
         assert_eq!(z, vec![0.0; 4]);
     }
 
@@ -217,7 +283,14 @@ mod tests {
     fn mid_tread_2bit_is_ternary_with_zero() {
         // k = 2: L = 1, levels {−m, 0, m}; an exact zero stays zero (floor(0 + u) = 0).
         let mut g = vec![0.8, 0.0, -0.8, 0.3];
-        quantize(&mut g, 1, 1, 4, Bits::K(2), GRounding::MidTread, KEY);
+        quantize(
+            &mut g,
+            1,
+            1,
+            4,
+            per_sample(Bits::K(2), GRounding::MidTread),
+            KEY,
+        );
         for v in &g {
             assert!([-0.8f32, 0.0, 0.8].contains(v), "{v}");
         }
@@ -229,7 +302,14 @@ mod tests {
     #[test]
     fn mid_tread_1bit_keeps_zeros_and_rounds_the_rest_to_plus_minus_m() {
         let mut g = vec![0.5, 0.0, -0.1, 0.2];
-        quantize(&mut g, 1, 1, 4, Bits::K(1), GRounding::MidTread, KEY);
+        quantize(
+            &mut g,
+            1,
+            1,
+            4,
+            per_sample(Bits::K(1), GRounding::MidTread),
+            KEY,
+        );
         assert_eq!(g[0], 0.5);
         assert_eq!(g[1], 0.0);
         assert!(g[2].abs() == 0.5 && g[3].abs() == 0.5, "{g:?}");
@@ -238,7 +318,72 @@ mod tests {
     #[test]
     fn gradient_fp32_is_identity() {
         let mut g = vec![0.123, -9.0];
-        quantize(&mut g, 1, 1, 2, Bits::Fp32, GRounding::Dorefa, KEY);
+        quantize(
+            &mut g,
+            1,
+            1,
+            2,
+            per_sample(Bits::Fp32, GRounding::Dorefa),
+            KEY,
+        );
         assert_eq!(g, vec![0.123, -9.0]);
+    }
+
+    #[test]
+    fn vector_scale_is_per_column_max() {
+        // 2 rows (channels) × 3 positions of one sample. Per-vector m: 0.8, 0.2, 0.1.
+        let g0 = vec![0.8, 0.0, -0.1, 0.4, 0.2, 0.1];
+        let q = GQuantizer {
+            bits: Bits::K(2),
+            rounding: GRounding::MidTread,
+            scale: GScale::Vector,
+        };
+        let mut g = g0.clone();
+        quantize(&mut g, 2, 1, 3, q, KEY);
+        // Each column's largest |g| is exact, a zero stays zero, the rest is 0 or ±m of its column.
+        assert_eq!(g[0], 0.8);
+        assert_eq!(g[1], 0.0);
+        assert_eq!((g[2], g[5]), (-0.1, 0.1));
+        assert_eq!(g[4], 0.2);
+        assert!([0.0, 0.8].contains(&g[3]), "{}", g[3]);
+        // One scale per sample (m = 0.8) rounds the small columns to 0 or ±0.8 instead.
+        let mut s = g0.clone();
+        quantize(
+            &mut s,
+            2,
+            1,
+            3,
+            per_sample(Bits::K(2), GRounding::MidTread),
+            KEY,
+        );
+        for v in [s[2], s[5]] {
+            assert!([-0.8, 0.0, 0.8].contains(&v), "{v}");
+        }
+    }
+
+    #[test]
+    fn vector_scale_equals_sample_scale_with_one_position() {
+        // FC layers: one position per sample, so both rules give the same scales and draws.
+        let g0: Vec<f32> = (0..24).map(|i| ((i * 7 % 11) as f32 - 5.0) / 7.0).collect();
+        for bits in [Bits::K(1), Bits::K(2), Bits::K(4)] {
+            for rounding in [GRounding::Dorefa, GRounding::MidTread] {
+                let (mut a, mut b) = (g0.clone(), g0.clone());
+                quantize(&mut a, 3, 8, 1, per_sample(bits, rounding), KEY);
+                let q = GQuantizer {
+                    bits,
+                    rounding,
+                    scale: GScale::Vector,
+                };
+                quantize(&mut b, 3, 8, 1, q, KEY);
+                assert_eq!(a, b, "{bits:?} {rounding:?}");
+            }
+        }
+    }
+
+    #[test]
+    fn g_scale_parses() {
+        assert_eq!(GScale::parse("vector").unwrap(), GScale::Vector);
+        assert_eq!(GScale::parse("sample").unwrap(), GScale::Sample);
+        assert!(GScale::parse("channel").is_err());
     }
 }
