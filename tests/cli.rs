@@ -51,6 +51,10 @@ fn bad_input_is_one_line_and_exit_2() {
         &["train", "--g-scale", "channel", "--out", o],
         "unknown G scale",
     );
+    fails_cleanly(
+        &["train", "--signed-input", "three-phase", "--out", o],
+        "invalid signed input",
+    );
     fails_cleanly(&["train", "--lr", "-0.1", "--out", o], "lr");
     fails_cleanly(
         &["train", "--dataset", "imagenet", "--out", o],

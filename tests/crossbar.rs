@@ -143,6 +143,7 @@ fn transposed_read_equals_w_transpose_times_e() {
         (SignedInput::OnePhase, 16),
         (SignedInput::TwoPhase, 16),
         (SignedInput::TwoPhase, 100),
+        (SignedInput::TwoPhaseAnalog, 16),
     ] {
         let mut t = TiledMatrix::new(
             0,
@@ -176,6 +177,58 @@ fn transposed_read_equals_w_transpose_times_e() {
             assert!((a - b).abs() < 1e-5, "{signed:?} {tile}: {a} vs {b}");
         }
     }
+}
+
+#[test]
+fn analog_two_phase_reads_as_one_phase_at_two_phases_of_dac_and_cell_cost() {
+    // 37 × 21 on 16 × 16 arrays (3 row blocks × 2 column blocks), 2-bit row ADCs, batch 6.
+    let mut rng = Rng::new(4);
+    let w_q: Vec<f32> = (0..37 * 21)
+        .map(|_| ((rng.uniform() * 3.0).round() * 2.0 - 3.0) / 3.0)
+        .collect();
+    let e: Vec<f32> = (0..21 * 6).map(|_| rng.uniform_in(-1.0, 1.0)).collect();
+    let read = |signed| {
+        let cfg = CrossbarConfig {
+            signed_input: signed,
+            ..exact(16, 16)
+        };
+        let mut t = TiledMatrix::new(0, 37, 21, &cfg, 1);
+        t.program(&w_q, Bits::K(2), 1, 0);
+        let mut c = OpCounts::default();
+        let dx = t.backward(
+            &e,
+            6,
+            Bits::K(2),
+            Bits::K(2),
+            CoRange::Auto,
+            1,
+            0,
+            &mut c,
+            vec![],
+        );
+        (dx, c)
+    };
+    let (one, c1) = read(SignedInput::OnePhase);
+    let (analog, ca) = read(SignedInput::TwoPhaseAnalog);
+    let (digital, cd) = read(SignedInput::TwoPhase);
+    assert_eq!(analog, one);
+    assert_ne!(digital, one, "two conversions read otherwise than one");
+    // by hand: DAC 21 columns × 3 row blocks × 6 vectors per phase; ADC 37 rows × 2 column
+    // blocks × 6 per conversion; cells 2 × 37 × 21 × 6 per phase; digital adds (reads − 1) per row
+    assert_eq!(c1.dac_conversions, 21 * 3 * 6);
+    assert_eq!(ca.dac_conversions, 21 * 3 * 6 * 2);
+    assert_eq!(cd.dac_conversions, ca.dac_conversions);
+    assert_eq!(
+        (c1.adc_conversions, ca.adc_conversions),
+        (37 * 2 * 6, 37 * 2 * 6)
+    );
+    assert_eq!(cd.adc_conversions, 37 * 2 * 6 * 2);
+    assert_eq!(
+        (c1.cell_reads, ca.cell_reads),
+        (2 * 37 * 21 * 6, 2 * 37 * 21 * 6 * 2)
+    );
+    assert_eq!((c1.digital_ops, ca.digital_ops), (37 * 6, 37 * 6));
+    assert_eq!(cd.digital_ops, 37 * 6 * 3);
 }
 
 #[test]

@@ -5,7 +5,7 @@ mod common;
 
 use common::{rram, run_ok};
 use rram::counters::CountersReport;
-use rram::crossbar::{CrossbarConfig, Hardware};
+use rram::crossbar::{CrossbarConfig, Hardware, SignedInput};
 use rram::energy::counts::analytic;
 use rram::energy::model::estimate;
 use rram::energy::preset::EnergyPreset;
@@ -15,11 +15,24 @@ use rram::quant::BitWidths;
 #[test]
 fn analytic_counts_equal_the_counters_of_a_real_run() {
     // 640 images = 10 full steps of 64; every count but the data-dependent writes must be
-    // exactly 10 × the analytic count of one step.
+    // exactly 10 × the analytic count of one step. Default (two-phase) and analog two-phase read.
+    for signed in [SignedInput::TwoPhase, SignedInput::TwoPhaseAnalog] {
+        counts_of_a_real_run(signed);
+    }
+}
+
+fn counts_of_a_real_run(signed: SignedInput) {
+    let name = match signed {
+        SignedInput::TwoPhase => "two-phase",
+        SignedInput::TwoPhaseAnalog => "two-phase-analog",
+        SignedInput::OnePhase => "one-phase",
+    };
     let tmp = tempfile::tempdir().unwrap();
     let dir = tmp.path().join("r");
     run_ok(&[
         "train",
+        "--signed-input",
+        name,
         "--quiet",
         "--epochs",
         "1",
@@ -41,7 +54,10 @@ fn analytic_counts_equal_the_counters_of_a_real_run() {
         &matrices("lenet5").unwrap(),
         BitWidths::uniform(4),
         Hardware::Rram,
-        &CrossbarConfig::default(),
+        &CrossbarConfig {
+            signed_input: signed,
+            ..CrossbarConfig::default()
+        },
         64,
         0.0,
     );

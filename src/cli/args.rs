@@ -110,6 +110,10 @@ pub struct RunArgs {
     /// ADC placement: per-tile (default) or full-sum.
     #[arg(long)]
     pub adc: Option<String>,
+    /// Signed errors in the transposed read: two-phase (default; each phase converted, subtracted
+    /// digitally), two-phase-analog (subtracted before one conversion) or one-phase.
+    #[arg(long)]
+    pub signed_input: Option<String>,
     /// Relative read noise per analog product (default 0).
     #[arg(long)]
     pub read_noise: Option<f32>,
@@ -169,7 +173,7 @@ pub struct TrainArgs {
     #[arg(long, value_name = "DIR", conflicts_with_all = [
         "model", "dataset", "bits", "batch", "data", "epochs", "lr", "momentum",
         "weight_decay", "schedule", "seed", "train_limit", "test_limit", "config", "out",
-        "fp32_first_last", "hardware", "xbar", "disturb", "faults", "adc", "read_noise", "d2d",
+        "fp32_first_last", "hardware", "xbar", "disturb", "faults", "adc", "signed_input", "read_noise", "d2d",
         "co_range", "g_rounding", "g_scale", "comparator", "stall_epochs", "ideal_error_adc",
     ])]
     pub resume: Option<PathBuf>,

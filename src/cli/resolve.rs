@@ -4,7 +4,7 @@
 use super::args::{LengthArgs, RunArgs, TrainArgs};
 use anyhow::Result;
 use rram::config::{DatasetKind, ModelKind, RunConfig, Schedule};
-use rram::crossbar::{AdcMode, CrossbarConfig, Hardware};
+use rram::crossbar::{AdcMode, CrossbarConfig, Hardware, SignedInput};
 
 /// Apply the shared run flags to `cfg`.
 pub fn apply_run_args(cfg: &mut RunConfig, a: &RunArgs) -> Result<()> {
@@ -60,6 +60,16 @@ pub fn apply_run_args(cfg: &mut RunConfig, a: &RunArgs) -> Result<()> {
             "per-tile" => AdcMode::PerTile,
             "full-sum" => AdcMode::FullSum,
             _ => anyhow::bail!("invalid adc: {m:?} (known: per-tile, full-sum)"),
+        };
+    }
+    if let Some(m) = &a.signed_input {
+        x.signed_input = match m.as_str() {
+            "two-phase" => SignedInput::TwoPhase,
+            "two-phase-analog" => SignedInput::TwoPhaseAnalog,
+            "one-phase" => SignedInput::OnePhase,
+            _ => anyhow::bail!(
+                "invalid signed input: {m:?} (known: two-phase, two-phase-analog, one-phase)"
+            ),
         };
     }
     if let Some(v) = a.read_noise {

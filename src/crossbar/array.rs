@@ -468,14 +468,15 @@ impl TiledMatrix {
                 }
             }
         }
-        let phases = split.len() as u64;
+        // An analog two-phase read computes what one phase does, at two phases' DAC and cell cost.
+        let (phases, reads) = (self.cfg.signed_input.phases(), split.len() as u64);
         let pn = p as u64;
         c.dac_bits = g_bits.as_u32();
         c.adc_bits = adc_bits.as_u32();
         c.dac_conversions += (cols * nrb) as u64 * pn * phases;
-        c.adc_conversions += (rows * ncb) as u64 * pn * phases;
+        c.adc_conversions += (rows * ncb) as u64 * pn * reads;
         c.cell_reads += 2 * (rows * cols) as u64 * pn * phases;
-        c.digital_ops += (rows as u64 * pn) * (phases * ncb as u64 - 1);
+        c.digital_ops += (rows as u64 * pn) * (reads * ncb as u64 - 1);
         drop(w);
         self.scratch = bufs;
         dx

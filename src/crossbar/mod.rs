@@ -53,10 +53,32 @@ pub enum AdcMode {
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum SignedInput {
-    /// Positive part, then negative part, subtracted digitally (default).
+    /// Positive part, then negative part, each converted, subtracted digitally (default).
     TwoPhase,
     /// One read with signed input voltages.
     OnePhase,
+    /// Positive part, then negative part, subtracted in analog before one conversion (a row
+    /// integrator that counts the second phase down): unipolar DACs as in `TwoPhase`, one ADC
+    /// read per output as in `OnePhase`, whose numbers it gives.
+    TwoPhaseAnalog,
+}
+
+impl SignedInput {
+    /// Input phases: DAC conversions and cell reads happen once per phase.
+    pub fn phases(self) -> u64 {
+        match self {
+            SignedInput::OnePhase => 1,
+            SignedInput::TwoPhase | SignedInput::TwoPhaseAnalog => 2,
+        }
+    }
+
+    /// ADC conversions per output and array.
+    pub fn conversions(self) -> u64 {
+        match self {
+            SignedInput::TwoPhase => 2,
+            SignedInput::OnePhase | SignedInput::TwoPhaseAnalog => 1,
+        }
+    }
 }
 
 /// Everything about the arrays. Defaults are documented per field.

@@ -4,7 +4,7 @@
 //! fraction of cells rewritten per step (`write_fraction`); measured counters replace it.
 
 use crate::counters::{CountersReport, LayerCounters, LayerReport};
-use crate::crossbar::{AdcMode, CrossbarConfig, Hardware, SignedInput};
+use crate::crossbar::{AdcMode, CrossbarConfig, Hardware};
 use crate::models::geometry::MatrixGeom;
 use crate::quant::BitWidths;
 
@@ -56,17 +56,15 @@ pub fn analytic(
                         f.digital_ops += (nrb - 1) * cols * p;
                     }
                     if g.input_grad {
-                        let phases = match xbar.signed_input {
-                            SignedInput::TwoPhase => 2,
-                            SignedInput::OnePhase => 1,
-                        };
+                        let phases = xbar.signed_input.phases();
+                        let reads = xbar.signed_input.conversions();
                         let b = &mut c.backprop1;
                         b.dac_bits = bits.g.as_u32();
                         b.adc_bits = backward_adc.as_u32();
                         b.dac_conversions += cols * nrb * p * phases;
-                        b.adc_conversions += rows * ncb * p * phases;
+                        b.adc_conversions += rows * ncb * p * reads;
                         b.cell_reads += 2 * rows * cols * p * phases;
-                        b.digital_ops += rows * p * (phases * ncb - 1);
+                        b.digital_ops += rows * p * (reads * ncb - 1);
                     }
                     c.update.cell_writes +=
                         (write_fraction * (2 * rows * cols) as f64).round() as u64;

@@ -176,11 +176,13 @@ mod tests {
 
     #[test]
     fn overrides_replace_shared_keys_and_refuse_axes() {
-        let text = with_overrides(TABLE1, &["epochs=2".into(), "co_range=mean:2".into()]).unwrap();
+        let sets = ["epochs=2", "co_range=mean:2", "g_scale=vector"].map(String::from);
+        let text = with_overrides(TABLE1, &sets).unwrap();
         let p = expand(&text).unwrap();
         assert_eq!(p.len(), 60);
         assert!(p.iter().all(|p| p.config.epochs == 2));
         assert_eq!(p[0].config.co_range.to_string(), "mean:2");
+        assert_eq!(p[0].config.g_scale, crate::quant::gradient::GScale::Vector);
         assert_eq!(p[0].name, "bits-a32-co32-w32-g32__disturb-none__seed-1");
         let err = with_overrides(TABLE1, &["seed=4".into()]).unwrap_err();
         assert!(err.to_string().contains("axis"), "{err}");
