@@ -53,7 +53,7 @@ fn bad_input_is_one_line_and_exit_2() {
     );
     fails_cleanly(
         &["train", "--signed-input", "three-phase", "--out", o],
-        "invalid signed input",
+        "unknown signed input",
     );
     fails_cleanly(&["train", "--lr", "-0.1", "--out", o], "lr");
     fails_cleanly(

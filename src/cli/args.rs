@@ -211,6 +211,9 @@ pub struct EnergyArgs {
     /// ADC placement: per-tile or full-sum.
     #[arg(long, default_value = "per-tile")]
     pub adc: String,
+    /// Signed errors in the transposed read: two-phase, two-phase-analog or one-phase.
+    #[arg(long, default_value = "two-phase")]
+    pub signed_input: String,
     /// Images per step (cell writes and per-step work are amortised over it).
     #[arg(long, default_value_t = 64)]
     pub batch: usize,

@@ -6,7 +6,7 @@ use super::bench::bench_one;
 use anyhow::{Context, Result, bail};
 use rram::config::{ModelKind, RunConfig};
 use rram::counters::CountersReport;
-use rram::crossbar::{AdcMode, CrossbarConfig, Hardware};
+use rram::crossbar::{AdcMode, CrossbarConfig, Hardware, SignedInput};
 use rram::energy::host::{self, HostFigures};
 use rram::energy::model::{EnergyReport, estimate};
 use rram::energy::preset::EnergyPreset;
@@ -130,6 +130,7 @@ pub fn run(a: EnergyArgs) -> Result<()> {
         "full-sum" => AdcMode::FullSum,
         m => bail!("invalid adc: {m:?} (known: per-tile, full-sum)"),
     };
+    xbar.signed_input = SignedInput::parse(&a.signed_input)?;
     if a.batch == 0 {
         bail!("invalid batch: must be at least 1");
     }
@@ -192,6 +193,7 @@ pub fn run(a: EnergyArgs) -> Result<()> {
     if a.json {
         let v = serde_json::json!({
             "model": a.model, "bits": bits.to_string(), "xbar": a.xbar, "batch": a.batch,
+            "signed_input": a.signed_input,
             "counts": source, "energy": e, "table": rows,
             "macs_per_image": geoms.iter().map(|g| g.macs()).sum::<u64>(),
         });
@@ -199,8 +201,8 @@ pub fn run(a: EnergyArgs) -> Result<()> {
         return Ok(());
     }
     println!(
-        "Energy per image per training iteration, {} at A,CO,W,G = {bits}, {} arrays, batch {}, preset {} ({source})\n",
-        a.model, a.xbar, a.batch, preset.name
+        "Energy per image per training iteration, {} at A,CO,W,G = {bits}, {} arrays, {} backward read, batch {}, preset {} ({source})\n",
+        a.model, a.xbar, a.signed_input, a.batch, preset.name
     );
     println!("{}", fmt_table(&rows, rram_all));
     println!("RRAM Conv+FC by layer, phase and component (µJ per image per iteration):\n");

@@ -63,14 +63,7 @@ pub fn apply_run_args(cfg: &mut RunConfig, a: &RunArgs) -> Result<()> {
         };
     }
     if let Some(m) = &a.signed_input {
-        x.signed_input = match m.as_str() {
-            "two-phase" => SignedInput::TwoPhase,
-            "two-phase-analog" => SignedInput::TwoPhaseAnalog,
-            "one-phase" => SignedInput::OnePhase,
-            _ => anyhow::bail!(
-                "invalid signed input: {m:?} (known: two-phase, two-phase-analog, one-phase)"
-            ),
-        };
+        x.signed_input = SignedInput::parse(m)?;
     }
     if let Some(v) = a.read_noise {
         x.read_noise = v;

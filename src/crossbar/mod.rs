@@ -64,6 +64,20 @@ pub enum SignedInput {
 }
 
 impl SignedInput {
+    pub fn parse(s: &str) -> Result<Self> {
+        match s {
+            "two-phase" => Ok(SignedInput::TwoPhase),
+            "two-phase-analog" => Ok(SignedInput::TwoPhaseAnalog),
+            "one-phase" => Ok(SignedInput::OnePhase),
+            _ => Err(Error::invalid(
+                "signed_input",
+                format!(
+                    "unknown signed input {s:?} (known: two-phase, two-phase-analog, one-phase)"
+                ),
+            )),
+        }
+    }
+
     /// Input phases: DAC conversions and cell reads happen once per phase.
     pub fn phases(self) -> u64 {
         match self {
