@@ -1,6 +1,7 @@
 //! Sweeps: a small grid completes with one index line per run; a sweep killed mid-way and started
 //! again ends with exactly one result per run; the index survives a truncated last line; the
-//! report renders; the Slurm script is valid bash and names every run once.
+//! report renders; the Slurm script is valid bash and names every run once; every shipped sweep
+//! file resolves.
 
 mod common;
 
@@ -185,6 +186,35 @@ fn index_survives_a_truncated_last_line() {
     let after = store::read(&path).unwrap();
     assert_eq!(after.len(), 3);
     assert_eq!(after[2].name, "extra");
+}
+
+#[test]
+fn every_shipped_sweep_file_resolves() {
+    // Emitting a job script resolves every point's config without training.
+    let tmp = tempfile::tempdir().unwrap();
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("sweeps");
+    let mut files = 0;
+    for entry in std::fs::read_dir(&root).unwrap() {
+        let f = entry.unwrap().path();
+        if f.extension().is_none_or(|e| e != "toml") {
+            continue;
+        }
+        let out_dir = tmp.path().join(f.file_stem().unwrap());
+        let out = rram()
+            .args(["sweep", f.to_str().unwrap(), "--emit", "slurm", "--out"])
+            .arg(&out_dir)
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}: {}",
+            f.display(),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert!(out_dir.join("sweep.slurm").is_file());
+        files += 1;
+    }
+    assert!(files >= 3, "sweeps/ holds the shipped grids");
 }
 
 #[test]
