@@ -189,6 +189,36 @@ fn index_survives_a_truncated_last_line() {
 }
 
 #[test]
+fn report_keeps_runs_that_differ_in_other_settings_apart() {
+    // Two settings crossed besides the seed: each combination is its own row, named by them.
+    let spec = "epochs = 1\ntrain_limit = 300\ntest_limit = 100\nthreads = 1\nbits = \"2,2,2,1\"\n\
+                [axes]\ng_scale = [\"sample\", \"vector\"]\n\
+                signed_input = [\"two-phase\", \"two-phase-analog\"]\nseed = [1, 2]\n";
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("v");
+    let out = sweep(&dir, spec, &["--jobs", "2"]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    run_ok(&["report", dir.to_str().unwrap()]);
+    let md = std::fs::read_to_string(dir.join("report.md")).unwrap();
+    assert!(md.contains("| settings |"), "{md}");
+    for g in ["sample", "vector"] {
+        for si in ["two-phase", "two-phase-analog"] {
+            let row =
+                format!("| lenet5 | rram | 2,2,2,1 | crossbar.signed_input={si}, g_scale={g} |");
+            let line = md
+                .lines()
+                .find(|l| l.starts_with(&row))
+                .unwrap_or_else(|| panic!("{row}\n{md}"));
+            assert!(line.contains("(n=2"), "{line}");
+        }
+    }
+}
+
+#[test]
 fn every_shipped_sweep_file_resolves() {
     // Emitting a job script resolves every point's config without training.
     let tmp = tempfile::tempdir().unwrap();

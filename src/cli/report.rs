@@ -105,21 +105,95 @@ fn error_curve(group: &[&Entry]) -> Vec<(f64, f64)> {
         .collect()
 }
 
+/// A Table I row: the settings its runs share, but for the seed and the disturbance (columns).
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord)]
+struct Row {
+    model: String,
+    hardware: String,
+    bits: String,
+    /// The other settings in which this sweep's runs differ (e.g. `g_scale=vector`), or "".
+    variant: String,
+}
+
+/// Settings that never make a row of their own: the seed and disturbance (columns), where the
+/// data is, and what does not change a result's meaning.
+const NOT_VARIANTS: [&str; 7] = [
+    "seed",
+    "model",
+    "hardware",
+    "bits",
+    "crossbar.disturb",
+    "data",
+    "threads",
+];
+
+/// A config as `dotted.key → value`, nested tables flattened.
+fn flat(cfg: &RunConfig) -> BTreeMap<String, String> {
+    fn walk(prefix: &str, t: &toml::Table, out: &mut BTreeMap<String, String>) {
+        for (k, v) in t {
+            let key = if prefix.is_empty() {
+                k.clone()
+            } else {
+                format!("{prefix}.{k}")
+            };
+            match v {
+                toml::Value::Table(t) => walk(&key, t, out),
+                toml::Value::String(s) => {
+                    out.insert(key, s.clone());
+                }
+                v => {
+                    out.insert(key, v.to_string());
+                }
+            }
+        }
+    }
+    let mut out = BTreeMap::new();
+    if let Ok(t) = toml::Table::try_from(cfg) {
+        walk("", &t, &mut out);
+    }
+    out
+}
+
+/// The settings (besides `NOT_VARIANTS`) whose values differ between the runs.
+fn variant_keys(entries: &[Entry]) -> Vec<String> {
+    let flats: Vec<_> = entries.iter().map(|e| flat(&e.config)).collect();
+    let mut keys: Vec<String> = flats.iter().flat_map(|f| f.keys().cloned()).collect();
+    keys.sort();
+    keys.dedup();
+    keys.retain(|k| {
+        !NOT_VARIANTS.contains(&k.as_str()) && flats.iter().any(|f| f.get(k) != flats[0].get(k))
+    });
+    keys
+}
+
+fn row_of(cfg: &RunConfig, keys: &[String]) -> Row {
+    let f = flat(cfg);
+    let variant = keys
+        .iter()
+        .map(|k| format!("{k}={}", f.get(k).map_or("–", String::as_str)))
+        .collect::<Vec<_>>()
+        .join(", ");
+    Row {
+        model: cfg.model.as_str().to_string(),
+        hardware: cfg.hardware.as_str().to_string(),
+        bits: cfg.bits.to_string(),
+        variant,
+    }
+}
+
 pub fn run(a: ReportArgs) -> Result<()> {
     let entries = store::read(&a.dir.join(INDEX))?;
     if entries.is_empty() {
         bail!("{}: no finished runs in {INDEX}", a.dir.display());
     }
     let preset = EnergyPreset::load(&a.preset)?;
-    // rows: (model, hardware, bits) in order of first appearance; columns: disturbance
-    let mut rows: Vec<(String, String, String)> = Vec::new();
+    // rows: (model, hardware, bits, other differing settings) in order of first appearance;
+    // columns: disturbance
+    let keys = variant_keys(&entries);
+    let mut rows: Vec<Row> = Vec::new();
     let mut cols: Vec<String> = Vec::new();
     for e in &entries {
-        let r = (
-            e.config.model.as_str().to_string(),
-            e.config.hardware.as_str().to_string(),
-            e.config.bits.to_string(),
-        );
+        let r = row_of(&e.config, &keys);
         if !rows.contains(&r) {
             rows.push(r);
         }
@@ -129,30 +203,43 @@ pub fn run(a: ReportArgs) -> Result<()> {
         }
     }
     cols.sort_by(|x, y| (x != "none").cmp(&(y != "none")).then(x.cmp(y)));
-    let group = |r: &(String, String, String), d: &str| -> Vec<&Entry> {
+    let group = |r: &Row, d: &str| -> Vec<&Entry> {
         entries
             .iter()
             .filter(|e| {
-                e.config.model.as_str() == r.0
-                    && e.config.hardware.as_str() == r.1
-                    && e.config.bits.to_string() == r.2
-                    && e.config.crossbar.disturb.to_string() == d
+                row_of(&e.config, &keys) == *r && e.config.crossbar.disturb.to_string() == d
             })
             .collect()
+    };
+    let variants = !keys.is_empty();
+    let label = |r: &Row| {
+        if variants {
+            format!("{} {} {}", r.hardware, r.bits, r.variant)
+        } else {
+            format!("{} {}", r.hardware, r.bits)
+        }
     };
     let mut md = format!(
         "# Report: {}\n\n{} finished runs (index `{INDEX}`).\n\n## Table I: test accuracy\n\nMean ± sample sd over seeds of the final test accuracy; runs that diverged (loss NaN) or stalled (below twice chance after `stall_epochs`) are counted apart.\n\n",
         a.dir.display(),
         entries.len()
     );
-    write!(md, "| model | hardware | A,CO,W,G |")?;
+    let (vh, vs) = if variants {
+        (" settings |", "---|")
+    } else {
+        ("", "")
+    };
+    write!(md, "| model | hardware | A,CO,W,G |{vh}")?;
     for c in &cols {
         write!(md, " disturb {c} |")?;
     }
     writeln!(md, " paper without | paper with |")?;
-    writeln!(md, "|---|---|---|{}---|---|", "---|".repeat(cols.len()))?;
+    writeln!(md, "|---|---|---|{vs}{}---|---|", "---|".repeat(cols.len()))?;
     for r in &rows {
-        write!(md, "| {} | {} | {} |", r.0, r.1, r.2)?;
+        write!(md, "| {} | {} | {} |", r.model, r.hardware, r.bits)?;
+        if variants {
+            write!(md, " {} |", r.variant)?;
+        }
         for c in &cols {
             let g = group(r, c);
             write!(
@@ -161,7 +248,9 @@ pub fn run(a: ReportArgs) -> Result<()> {
                 if g.is_empty() { "–".into() } else { cell(&g) }
             )?;
         }
-        let paper = PAPER_TABLE1.iter().find(|p| p.0 == r.2 && r.0 == "lenet5");
+        let paper = PAPER_TABLE1
+            .iter()
+            .find(|p| p.0 == r.bits && r.model == "lenet5");
         let show = |v: Paper| match v {
             Acc(a) => format!("{a:.4}"),
             Fails => "fails".to_string(),
@@ -181,9 +270,9 @@ pub fn run(a: ReportArgs) -> Result<()> {
     )?;
     writeln!(
         md,
-        "| model | A,CO,W,G | Conv+FC µJ | counts |\n|---|---|---|---|"
+        "| model | A,CO,W,G |{vh} Conv+FC µJ | counts |\n|---|---|{vs}---|---|"
     )?;
-    let mut energy_of: BTreeMap<(String, String, String), f64> = BTreeMap::new();
+    let mut energy_of: BTreeMap<Row, f64> = BTreeMap::new();
     for r in &rows {
         let Some(e) = cols.iter().flat_map(|c| group(r, c)).next() else {
             continue;
@@ -195,11 +284,11 @@ pub fn run(a: ReportArgs) -> Result<()> {
                 .and_then(|t| serde_json::from_str(&t).ok());
         let (rep, src) = for_run(cfg, counters.as_ref(), &preset)?;
         energy_of.insert(r.clone(), rep.conv_fc_uj);
-        writeln!(
-            md,
-            "| {} | {} | {:.2} | {src} (run {}) |",
-            r.0, r.2, rep.conv_fc_uj, e.name
-        )?;
+        write!(md, "| {} | {} |", r.model, r.bits)?;
+        if variants {
+            write!(md, " {} |", r.variant)?;
+        }
+        writeln!(md, " {:.2} | {src} (run {}) |", rep.conv_fc_uj, e.name)?;
     }
 
     // plots
@@ -210,7 +299,7 @@ pub fn run(a: ReportArgs) -> Result<()> {
             .filter_map(|r| {
                 let g = group(r, c);
                 (!g.is_empty()).then(|| Series {
-                    name: format!("{} {}", r.1, r.2),
+                    name: label(r),
                     points: error_curve(&g),
                 })
             })
@@ -236,15 +325,13 @@ pub fn run(a: ReportArgs) -> Result<()> {
             .iter()
             .map(|r| {
                 let mut pts: BTreeMap<u64, Vec<f64>> = BTreeMap::new();
-                for e in entries.iter().filter(|e| {
-                    e.config.bits.to_string() == r.2 && e.config.hardware.as_str() == r.1
-                }) {
+                for e in entries.iter().filter(|e| row_of(&e.config, &keys) == *r) {
                     pts.entry((width_of(&e.config) * 1e6) as u64)
                         .or_default()
                         .push(e.summary.test_accuracy);
                 }
                 Series {
-                    name: format!("{} {}", r.1, r.2),
+                    name: label(r),
                     points: pts
                         .into_iter()
                         .map(|(w, v)| (w as f64 / 1e6, v.iter().sum::<f64>() / v.len() as f64))
