@@ -136,27 +136,35 @@ pub fn quantize(
     if p == 0 {
         return;
     }
-    let m = scales(g, p, positions, q.scale);
+    // Per column: the factor into grid units and the one back (0 where the column is all zero).
+    let half = ((levels + 1.0) / 2.0 - 1.0).max(1.0); // mid-tread: 2^(k-1) - 1
+    let steps: Vec<(f32, f32)> = scales(g, p, positions, q.scale)
+        .into_iter()
+        .map(|m| match (m == 0.0, mid_tread) {
+            (true, _) => (0.0, 0.0),
+            (false, true) => (half / m, m / half),
+            (false, false) => (1.0 / (2.0 * m), 2.0 * m),
+        })
+        .collect();
     // A column whose scale is 0 is all zeros and draws no noise (the sample's or vector's
     // stream position does not move), so `Sample` draws exactly as before `GScale` existed.
-    let half = ((levels + 1.0) / 2.0 - 1.0).max(1.0); // mid-tread: 2^(k-1) - 1
     g.par_chunks_mut(p).enumerate().for_each(|(r, row)| {
         let mut rng = key.rng(r);
-        for (v, &m) in row.iter_mut().zip(&m) {
-            if m == 0.0 {
+        for (v, &(to, from)) in row.iter_mut().zip(&steps) {
+            if from == 0.0 {
                 *v = 0.0;
                 continue;
             }
             if mid_tread {
                 let u = rng.uniform();
-                *v = super::clamp(super::floor(*v * (half / m) + u), -half, half) * (m / half);
+                *v = super::clamp(super::floor(*v * to + u), -half, half) * from;
             } else {
                 let sigma = rng.uniform() - 0.5;
                 if skip_zeros && *v == 0.0 {
                     continue;
                 }
-                let g_n = super::clamp(*v * (1.0 / (2.0 * m)) + 0.5 + sigma / levels, 0.0, 1.0);
-                *v = 2.0 * m * (quantize_k(g_n, levels) - 0.5);
+                let g_n = super::clamp(*v * to + 0.5 + sigma / levels, 0.0, 1.0);
+                *v = from * (quantize_k(g_n, levels) - 0.5);
             }
         }
     });
