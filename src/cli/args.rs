@@ -174,7 +174,8 @@ pub struct TrainArgs {
         "model", "dataset", "bits", "batch", "data", "epochs", "lr", "momentum",
         "weight_decay", "schedule", "seed", "train_limit", "test_limit", "config", "out",
         "fp32_first_last", "hardware", "xbar", "disturb", "faults", "adc", "signed_input",
-        "read_noise", "d2d", "co_range", "g_rounding", "g_scale", "comparator", "stall_epochs", "ideal_error_adc",
+        "read_noise", "d2d", "co_range", "g_rounding", "g_scale", "comparator", "stall_epochs",
+        "ideal_error_adc",
     ])]
     pub resume: Option<PathBuf>,
     /// No progress bars (epoch lines and the summary still print).
