@@ -115,16 +115,18 @@ struct Row {
     variant: String,
 }
 
-/// Settings that never make a row of their own: the seed and disturbance (columns), where the
-/// data is, and what does not change a result's meaning.
-const NOT_VARIANTS: [&str; 7] = [
-    "seed",
+/// Settings that never make a row of their own: those the row already names (the dataset follows
+/// the model), the seed and disturbance (columns), where the data is, and how the work is split.
+const NOT_VARIANTS: [&str; 9] = [
     "model",
+    "dataset",
     "hardware",
     "bits",
+    "seed",
     "crossbar.disturb",
     "data",
     "threads",
+    "eval_batch",
 ];
 
 /// A config as `dotted.key → value`, nested tables flattened.
