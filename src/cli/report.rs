@@ -156,31 +156,31 @@ fn flat(cfg: &RunConfig) -> BTreeMap<String, String> {
     out
 }
 
-/// The settings (besides `NOT_VARIANTS`) whose values differ between the runs.
-fn variant_keys(entries: &[Entry]) -> Vec<String> {
+/// Every run's row, and whether any row names other settings: the (model, hardware, bits) plus
+/// the settings (besides `NOT_VARIANTS`) whose values differ between the runs.
+fn rows_of(entries: &[Entry]) -> (Vec<Row>, bool) {
     let flats: Vec<_> = entries.iter().map(|e| flat(&e.config)).collect();
-    let mut keys: Vec<String> = flats.iter().flat_map(|f| f.keys().cloned()).collect();
+    let mut keys: Vec<&String> = flats.iter().flat_map(|f| f.keys()).collect();
     keys.sort();
     keys.dedup();
     keys.retain(|k| {
-        !NOT_VARIANTS.contains(&k.as_str()) && flats.iter().any(|f| f.get(k) != flats[0].get(k))
+        !NOT_VARIANTS.contains(&k.as_str()) && flats.iter().any(|f| f.get(*k) != flats[0].get(*k))
     });
-    keys
-}
-
-fn row_of(cfg: &RunConfig, keys: &[String]) -> Row {
-    let f = flat(cfg);
-    let variant = keys
+    let rows = entries
         .iter()
-        .map(|k| format!("{k}={}", f.get(k).map_or("–", String::as_str)))
-        .collect::<Vec<_>>()
-        .join(", ");
-    Row {
-        model: cfg.model.as_str().to_string(),
-        hardware: cfg.hardware.as_str().to_string(),
-        bits: cfg.bits.to_string(),
-        variant,
-    }
+        .zip(&flats)
+        .map(|(e, f)| Row {
+            model: e.config.model.as_str().to_string(),
+            hardware: e.config.hardware.as_str().to_string(),
+            bits: e.config.bits.to_string(),
+            variant: keys
+                .iter()
+                .map(|k| format!("{k}={}", f.get(*k).map_or("–", String::as_str)))
+                .collect::<Vec<_>>()
+                .join(", "),
+        })
+        .collect();
+    (rows, !keys.is_empty())
 }
 
 pub fn run(a: ReportArgs) -> Result<()> {
@@ -191,13 +191,12 @@ pub fn run(a: ReportArgs) -> Result<()> {
     let preset = EnergyPreset::load(&a.preset)?;
     // rows: (model, hardware, bits, other differing settings) in order of first appearance;
     // columns: disturbance
-    let keys = variant_keys(&entries);
+    let (entry_rows, variants) = rows_of(&entries);
     let mut rows: Vec<Row> = Vec::new();
     let mut cols: Vec<String> = Vec::new();
-    for e in &entries {
-        let r = row_of(&e.config, &keys);
-        if !rows.contains(&r) {
-            rows.push(r);
+    for (e, r) in entries.iter().zip(&entry_rows) {
+        if !rows.contains(r) {
+            rows.push(r.clone());
         }
         let d = e.config.crossbar.disturb.to_string();
         if !cols.contains(&d) {
@@ -208,12 +207,11 @@ pub fn run(a: ReportArgs) -> Result<()> {
     let group = |r: &Row, d: &str| -> Vec<&Entry> {
         entries
             .iter()
-            .filter(|e| {
-                row_of(&e.config, &keys) == *r && e.config.crossbar.disturb.to_string() == d
-            })
+            .zip(&entry_rows)
+            .filter(|(e, er)| *er == r && e.config.crossbar.disturb.to_string() == d)
+            .map(|(e, _)| e)
             .collect()
     };
-    let variants = !keys.is_empty();
     let label = |r: &Row| {
         if variants {
             format!("{} {} {}", r.hardware, r.bits, r.variant)
@@ -327,7 +325,7 @@ pub fn run(a: ReportArgs) -> Result<()> {
             .iter()
             .map(|r| {
                 let mut pts: BTreeMap<u64, Vec<f64>> = BTreeMap::new();
-                for e in entries.iter().filter(|e| row_of(&e.config, &keys) == *r) {
+                for (e, _) in entries.iter().zip(&entry_rows).filter(|(_, er)| *er == r) {
                     pts.entry((width_of(&e.config) * 1e6) as u64)
                         .or_default()
                         .push(e.summary.test_accuracy);
