@@ -125,11 +125,7 @@ pub fn run(a: EnergyArgs) -> Result<()> {
     let bits: BitWidths = a.bits.parse()?;
     let mut xbar = CrossbarConfig::default();
     (xbar.tile_rows, xbar.tile_cols) = CrossbarConfig::parse_size(&a.xbar)?;
-    xbar.adc = match a.adc.as_str() {
-        "per-tile" => AdcMode::PerTile,
-        "full-sum" => AdcMode::FullSum,
-        m => bail!("invalid adc: {m:?} (known: per-tile, full-sum)"),
-    };
+    xbar.adc = AdcMode::parse(&a.adc)?;
     xbar.signed_input = SignedInput::parse(&a.signed_input)?;
     if a.batch == 0 {
         bail!("invalid batch: must be at least 1");

@@ -56,11 +56,7 @@ pub fn apply_run_args(cfg: &mut RunConfig, a: &RunArgs) -> Result<()> {
         x.faults = f.parse()?;
     }
     if let Some(m) = &a.adc {
-        x.adc = match m.as_str() {
-            "per-tile" => AdcMode::PerTile,
-            "full-sum" => AdcMode::FullSum,
-            _ => anyhow::bail!("invalid adc: {m:?} (known: per-tile, full-sum)"),
-        };
+        x.adc = AdcMode::parse(m)?;
     }
     if let Some(m) = &a.signed_input {
         x.signed_input = SignedInput::parse(m)?;

@@ -49,6 +49,19 @@ pub enum AdcMode {
     FullSum,
 }
 
+impl AdcMode {
+    pub fn parse(s: &str) -> Result<Self> {
+        match s {
+            "per-tile" => Ok(AdcMode::PerTile),
+            "full-sum" => Ok(AdcMode::FullSum),
+            _ => Err(Error::invalid(
+                "adc",
+                format!("unknown ADC placement {s:?} (known: per-tile, full-sum)"),
+            )),
+        }
+    }
+}
+
 /// How signed errors are driven into the arrays in backprop part 1.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
