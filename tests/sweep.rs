@@ -23,6 +23,19 @@ fn sweep(dir: &Path, spec: &str, extra: &[&str]) -> std::process::Output {
         .unwrap()
 }
 
+/// `sweep` given its folder as a path relative to the folder above it, run from there.
+fn sweep_relative(dir: &Path, spec: &str, extra: &[&str]) -> std::process::Output {
+    std::fs::create_dir_all(dir).unwrap();
+    std::fs::write(dir.join("spec.toml"), spec).unwrap();
+    let name = dir.file_name().unwrap().to_str().unwrap();
+    rram()
+        .current_dir(dir.parent().unwrap())
+        .args(["sweep", &format!("{name}/spec.toml"), "--out", name])
+        .args(extra)
+        .output()
+        .unwrap()
+}
+
 fn index_lines(dir: &Path) -> Vec<String> {
     std::fs::read_to_string(dir.join("index.jsonl"))
         .unwrap_or_default()
@@ -35,7 +48,7 @@ fn index_lines(dir: &Path) -> Vec<String> {
 fn small_sweep_completes_lists_and_reports() {
     let tmp = tempfile::tempdir().unwrap();
     let dir = tmp.path().join("s");
-    let out = sweep(&dir, SPEC, &["--jobs", "2"]);
+    let out = sweep_relative(&dir, SPEC, &["--jobs", "2"]);
     assert!(
         out.status.success(),
         "{}",
@@ -45,7 +58,12 @@ fn small_sweep_completes_lists_and_reports() {
     assert_eq!(entries.len(), 4);
     assert_eq!(index_lines(&dir).len(), 4);
     for e in &entries {
-        assert!(Path::new(&e.dir).join("summary.json").is_file());
+        assert!(
+            dir.join("runs")
+                .join(&e.name)
+                .join("summary.json")
+                .is_file()
+        );
         assert!(e.version.starts_with("rram "));
     }
     // running it again trains nothing and adds nothing
@@ -71,13 +89,22 @@ fn small_sweep_completes_lists_and_reports() {
         1,
         "{text}"
     );
-    // the report renders from the folder alone
-    run_ok(&["report", dir.to_str().unwrap()]);
+    // the report renders from the folder alone, run from another directory than the sweep's
+    // (the index holds the runs' paths relative to that one): energy from the measured counters
+    let elsewhere = tmp.path().join("elsewhere");
+    std::fs::create_dir_all(&elsewhere).unwrap();
+    let r = rram()
+        .current_dir(&elsewhere)
+        .args(["report", dir.to_str().unwrap()])
+        .output()
+        .unwrap();
+    assert!(r.status.success(), "{}", String::from_utf8_lossy(&r.stderr));
     let md = std::fs::read_to_string(dir.join("report.md")).unwrap();
     assert!(
         md.contains("| lenet5 | rram | 4,4,4,4 |") && md.contains("(n=2"),
         "{md}"
     );
+    assert!(md.contains("measured") && !md.contains("analytic"), "{md}");
     assert!(md.contains("0.9767"), "paper column: {md}");
     for f in ["error_curves_uniform_0_05.svg", "tradeoff.svg"] {
         assert!(

@@ -17,7 +17,7 @@ use rram::run::run_dir::{self, write_atomic};
 use rram::run::store::{self, Entry, INDEX};
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 /// What the paper's Table I (LeNet-5/MNIST) gives for a setting.
 #[derive(Clone, Copy)]
@@ -84,11 +84,23 @@ fn cell(group: &[&Entry]) -> String {
     format!("{m:.4} ± {sd:.4} (n={}{extra})", ok.len())
 }
 
+/// A run's folder: where the sweep that indexed it put it (`<sweep>/runs/<name>`), so the report
+/// finds it from any working directory (the index holds the path as the sweep was given it);
+/// else the indexed path itself.
+fn run_folder(sweep: &Path, e: &Entry) -> PathBuf {
+    let inside = super::sweep::run_dir(sweep, &e.name);
+    if inside.is_dir() {
+        inside
+    } else {
+        PathBuf::from(&e.dir)
+    }
+}
+
 /// Mean test error per epoch over a group's runs (from their metrics.jsonl).
-fn error_curve(group: &[&Entry]) -> Vec<(f64, f64)> {
+fn error_curve(sweep: &Path, group: &[&Entry]) -> Vec<(f64, f64)> {
     let mut by_epoch: BTreeMap<u64, Vec<f64>> = BTreeMap::new();
     for e in group {
-        let Ok(text) = std::fs::read_to_string(Path::new(&e.dir).join(run_dir::METRICS)) else {
+        let Ok(text) = std::fs::read_to_string(run_folder(sweep, e).join(run_dir::METRICS)) else {
             continue;
         };
         for line in text.lines() {
@@ -279,7 +291,7 @@ pub fn run(a: ReportArgs) -> Result<()> {
         };
         let cfg: &RunConfig = &e.config;
         let counters: Option<CountersReport> =
-            std::fs::read_to_string(Path::new(&e.dir).join(run_dir::COUNTERS))
+            std::fs::read_to_string(run_folder(&a.dir, e).join(run_dir::COUNTERS))
                 .ok()
                 .and_then(|t| serde_json::from_str(&t).ok());
         let (rep, src) = for_run(cfg, counters.as_ref(), &preset)?;
@@ -300,7 +312,7 @@ pub fn run(a: ReportArgs) -> Result<()> {
                 let g = group(r, c);
                 (!g.is_empty()).then(|| Series {
                     name: label(r),
-                    points: error_curve(&g),
+                    points: error_curve(&a.dir, &g),
                 })
             })
             .collect();

@@ -13,7 +13,8 @@ use std::collections::VecDeque;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 
-fn run_dir(out: &Path, name: &str) -> PathBuf {
+/// Where a sweep in `out` keeps the run `name`.
+pub(super) fn run_dir(out: &Path, name: &str) -> PathBuf {
     out.join("runs").join(name)
 }
 
