@@ -129,6 +129,9 @@ impl Schedule {
     }
 }
 
+/// The most output columns per class (`RunConfig::logit_columns`).
+pub const MAX_LOGIT_COLUMNS: usize = 64;
+
 /// All settings of one training run.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -195,6 +198,10 @@ pub struct RunConfig {
     pub eval_batch: usize,
     /// Keep the first and last matrix layers at fp32 (a hybrid system). Default false (all-RRAM).
     pub fp32_first_last: bool,
+    /// Output columns per class of the last matrix layer; each logit is the mean of its class's
+    /// columns (`nn::vote`). With 1-bit ADCs one column per class gives two-level logits.
+    /// Default 1 (the plain network).
+    pub logit_columns: usize,
     /// Standard deviation that each matrix layer's output is scaled to at initialisation
     /// (data-dependent init of the digital scale α, see `nn::engine`). Default 0.5.
     pub init_output_std: f32,
@@ -230,6 +237,7 @@ impl Default for RunConfig {
             threads: std::thread::available_parallelism().map_or(1, |n| n.get()),
             eval_batch: 1000,
             fp32_first_last: false,
+            logit_columns: 1,
             init_output_std: 0.5,
             hardware: Hardware::Rram,
             crossbar: CrossbarConfig::default(),
@@ -282,10 +290,24 @@ impl RunConfig {
         if self.test_limit == Some(0) {
             return bad("test_limit", "must be at least 1".into());
         }
+        if !(1..=MAX_LOGIT_COLUMNS).contains(&self.logit_columns) {
+            return bad(
+                "logit_columns",
+                format!("{} must be in 1..={MAX_LOGIT_COLUMNS}", self.logit_columns),
+            );
+        }
         if !(self.init_output_std.is_finite() && self.init_output_std > 0.0) {
             return bad("init_output_std", "must be > 0".into());
         }
         self.crossbar.validate()
+    }
+
+    /// The network's departures from its plain form.
+    pub fn variant(&self) -> crate::models::Variant {
+        crate::models::Variant {
+            fp32_first_last: self.fp32_first_last,
+            logit_columns: self.logit_columns,
+        }
     }
 
     /// Read a config file (a run's `config.toml` or a user's own); missing keys take defaults.

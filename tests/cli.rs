@@ -57,6 +57,11 @@ fn bad_input_is_one_line_and_exit_2() {
     );
     fails_cleanly(&["train", "--lr", "-0.1", "--out", o], "lr");
     fails_cleanly(
+        &["train", "--logit-columns", "0", "--out", o],
+        "logit_columns",
+    );
+    fails_cleanly(&["energy", "--logit-columns", "65"], "logit-columns");
+    fails_cleanly(
         &["train", "--dataset", "imagenet", "--out", o],
         "unknown dataset",
     );

@@ -9,19 +9,19 @@ use rram::crossbar::{CrossbarConfig, Hardware, SignedInput};
 use rram::energy::counts::analytic;
 use rram::energy::model::estimate;
 use rram::energy::preset::EnergyPreset;
-use rram::models::geometry::matrices;
+use rram::models::geometry::{matrices, with_logit_columns};
 use rram::quant::BitWidths;
 
 #[test]
 fn analytic_counts_equal_the_counters_of_a_real_run() {
     // 640 images = 10 full steps of 64; every count but the data-dependent writes must be
-    // exactly 10 × the analytic count of one step. Default (two-phase) and analog two-phase read.
-    for signed in [SignedInput::TwoPhase, SignedInput::TwoPhaseAnalog] {
-        counts_of_a_real_run(signed);
-    }
+    // exactly 10 × the analytic count of one step. Default (two-phase) and analog two-phase read,
+    // the latter with 3 output columns per class (fc3: 84 × 30).
+    counts_of_a_real_run(SignedInput::TwoPhase, 1);
+    counts_of_a_real_run(SignedInput::TwoPhaseAnalog, 3);
 }
 
-fn counts_of_a_real_run(signed: SignedInput) {
+fn counts_of_a_real_run(signed: SignedInput, logit_columns: usize) {
     let name = match signed {
         SignedInput::TwoPhase => "two-phase",
         SignedInput::TwoPhaseAnalog => "two-phase-analog",
@@ -33,6 +33,8 @@ fn counts_of_a_real_run(signed: SignedInput) {
         "train",
         "--signed-input",
         name,
+        "--logit-columns",
+        &logit_columns.to_string(),
         "--quiet",
         "--epochs",
         "1",
@@ -50,8 +52,10 @@ fn counts_of_a_real_run(signed: SignedInput) {
     let measured: CountersReport =
         serde_json::from_str(&std::fs::read_to_string(dir.join("counters.json")).unwrap()).unwrap();
     assert_eq!((measured.images, measured.steps), (640, 10));
+    let geoms = with_logit_columns(matrices("lenet5").unwrap(), logit_columns);
+    assert_eq!(geoms[4].cols, 10 * logit_columns);
     let one = analytic(
-        &matrices("lenet5").unwrap(),
+        &geoms,
         BitWidths::uniform(4),
         Hardware::Rram,
         &CrossbarConfig {

@@ -170,13 +170,24 @@ fn softmax_cross_entropy_gradient() {
 
 #[test]
 fn whole_lenet5_gradient_at_fp32() {
-    // The model's backward chains every layer: check a few weights of each matrix layer.
+    // The model's backward chains every layer: check a few weights of each matrix layer, in the
+    // plain network and with 3 output columns per class averaged into each logit.
+    for logit_columns in [1, 3] {
+        whole_lenet5_gradient(logit_columns);
+    }
+}
+
+fn whole_lenet5_gradient(logit_columns: usize) {
     use rram::config::ModelKind;
-    use rram::models::Model;
+    use rram::models::{Model, Variant};
     use rram::nn::Ctx;
     let mut rng = Rng::new(10);
-    let mut m = Model::build(ModelKind::Lenet5, BitWidths::FP32, false, &mut rng);
-    let x = random_tensor(vec![1, 3, 28, 28], &mut rng, 0.0, 1.0);
+    let variant = Variant {
+        logit_columns,
+        ..Variant::default()
+    };
+    let mut m = Model::build(ModelKind::Lenet5, BitWidths::FP32, variant, &mut rng);
+    let x = random_tensor(vec![1, 3, 28, 28], &mut Rng::new(11), 0.0, 1.0);
     let labels = [1u8, 7, 3];
     let ctx = Ctx::train(0, 1);
     let loss =
@@ -202,6 +213,14 @@ fn whole_lenet5_gradient_at_fp32() {
             );
         }
     }
+}
+
+#[test]
+fn class_vote_gradient() {
+    use rram::nn::vote::ClassVote;
+    let mut rng = Rng::new(13);
+    let x = random_tensor(vec![12, 5], &mut rng, -1.0, 1.0);
+    gradcheck(&mut ClassVote::new(4), &x, 1e-2, 1e-3, 60);
 }
 
 #[test]

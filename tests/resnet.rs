@@ -5,7 +5,7 @@ mod common;
 
 use common::{TRAIN, random_tensor};
 use rram::config::ModelKind;
-use rram::models::Model;
+use rram::models::{Model, Variant};
 use rram::nn::activation::Activation;
 use rram::nn::batch_norm::BatchNorm2d;
 use rram::nn::{Ctx, Layer};
@@ -26,7 +26,7 @@ fn std(v: &[f32]) -> f64 {
 fn calibration_reaches_the_target_scale_with_quantized_weights() {
     let mut rng = Rng::new(3);
     let bits: BitWidths = "8,8,8,8".parse().unwrap();
-    let mut m = Model::build(ModelKind::Resnet20, bits, false, &mut rng);
+    let mut m = Model::build(ModelKind::Resnet20, bits, Variant::default(), &mut rng);
     let x = random_tensor(vec![3, 4, 32, 32], &mut rng, 0.0, 1.0);
     m.calibrate(x.clone(), 0.5, 1);
     let logits = m.forward(x, &Ctx::calibration(1));
@@ -39,7 +39,12 @@ fn calibration_reaches_the_target_scale_with_quantized_weights() {
 #[test]
 fn counters_list_every_matrix_of_a_resnet() {
     let mut rng = Rng::new(1);
-    let mut m = Model::build(ModelKind::Resnet20, BitWidths::FP32, false, &mut rng);
+    let mut m = Model::build(
+        ModelKind::Resnet20,
+        BitWidths::FP32,
+        Variant::default(),
+        &mut rng,
+    );
     let names: Vec<String> = m.counters().into_iter().map(|r| r.layer).collect();
     assert_eq!(names.len(), 20);
     assert_eq!(names[0], "conv1");

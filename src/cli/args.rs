@@ -95,6 +95,9 @@ pub struct RunArgs {
     /// Keep the first and last matrix layers at fp32.
     #[arg(long)]
     pub fp32_first_last: bool,
+    /// Output columns per class in the last layer, averaged into its logit (default 1).
+    #[arg(long)]
+    pub logit_columns: Option<usize>,
     /// Where products run: rram (simulated arrays, default) or ideal (software quantization).
     #[arg(long)]
     pub hardware: Option<String>,
@@ -175,7 +178,7 @@ pub struct TrainArgs {
         "weight_decay", "schedule", "seed", "train_limit", "test_limit", "config", "out",
         "fp32_first_last", "hardware", "xbar", "disturb", "faults", "adc", "signed_input",
         "read_noise", "d2d", "co_range", "g_rounding", "g_scale", "comparator", "stall_epochs",
-        "ideal_error_adc",
+        "ideal_error_adc", "logit_columns",
     ])]
     pub resume: Option<PathBuf>,
     /// No progress bars (epoch lines and the summary still print).
@@ -215,6 +218,9 @@ pub struct EnergyArgs {
     /// Signed errors in the transposed read: two-phase, two-phase-analog or one-phase.
     #[arg(long, default_value = "two-phase")]
     pub signed_input: String,
+    /// Output columns per class of the last layer.
+    #[arg(long, default_value_t = 1)]
+    pub logit_columns: usize,
     /// Images per step (cell writes and per-step work are amortised over it).
     #[arg(long, default_value_t = 64)]
     pub batch: usize,

@@ -4,7 +4,7 @@
 use super::args::{EnergyArgs, TradeoffArgs};
 use super::bench::bench_one;
 use anyhow::{Context, Result, bail};
-use rram::config::{ModelKind, RunConfig};
+use rram::config::{MAX_LOGIT_COLUMNS, ModelKind, RunConfig};
 use rram::counters::CountersReport;
 use rram::crossbar::{AdcMode, CrossbarConfig, Hardware, SignedInput};
 use rram::energy::host::{self, HostFigures};
@@ -136,7 +136,13 @@ pub fn run(a: EnergyArgs) -> Result<()> {
             a.write_fraction
         );
     }
-    let geoms = geometry::matrices(&a.model)?;
+    if !(1..=MAX_LOGIT_COLUMNS).contains(&a.logit_columns) {
+        bail!(
+            "invalid logit-columns: {} must be in 1..={MAX_LOGIT_COLUMNS}",
+            a.logit_columns
+        );
+    }
+    let geoms = geometry::with_logit_columns(geometry::matrices(&a.model)?, a.logit_columns);
     let (counts, source) = match &a.counters {
         Some(p) => (read_counters(p)?, format!("measured ({})", p.display())),
         None => (

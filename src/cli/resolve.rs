@@ -42,6 +42,9 @@ pub fn apply_run_args(cfg: &mut RunConfig, a: &RunArgs) -> Result<()> {
     if a.fp32_first_last {
         cfg.fp32_first_last = true;
     }
+    if let Some(k) = a.logit_columns {
+        cfg.logit_columns = k;
+    }
     if let Some(h) = &a.hardware {
         cfg.hardware = Hardware::parse(h)?;
     }

@@ -81,6 +81,14 @@ pub fn matrices(name: &str) -> Result<Vec<MatrixGeom>> {
     Ok(v)
 }
 
+/// `geoms` with `k` output columns per class in the last layer (`RunConfig::logit_columns`).
+pub fn with_logit_columns(mut geoms: Vec<MatrixGeom>, k: usize) -> Vec<MatrixGeom> {
+    if let Some(last) = geoms.last_mut() {
+        last.cols *= k;
+    }
+    geoms
+}
+
 /// ResNet for CIFAR (He et al. 2016): 3×3 conv 16, then 3 stages of n basic blocks with 16, 32,
 /// 64 channels (the first conv of stages 2 and 3 has stride 2), option-A shortcuts (no weights),
 /// global average pooling, FC 64 → 10. Depth = 6n + 2.

@@ -14,10 +14,12 @@ use crate::nn::conv2d::Conv2dConfig;
 use crate::nn::flatten::Flatten;
 use crate::nn::linear::Linear;
 use crate::nn::pool::MaxPool2d;
+use crate::nn::vote::ClassVote;
 use crate::quant::BitWidths;
 use crate::rng::Rng;
 
-pub fn build(kind: ModelKind, bits: BitWidths, rng: &mut Rng) -> Model {
+/// `logit_columns`: output columns per class of the last layer (`nn::vote`).
+pub fn build(kind: ModelKind, bits: BitWidths, logit_columns: usize, rng: &mut Rng) -> Model {
     let (c1, c2, pad1, fc) = match kind {
         ModelKind::Lenet5 => (6, 16, 2, vec![120, 84]),
         _ => (20, 50, 0, vec![500]),
@@ -57,10 +59,13 @@ pub fn build(kind: ModelKind, bits: BitWidths, rng: &mut Rng) -> Model {
         &last,
         2 + fc.len() as u64,
         d_in,
-        10,
+        10 * logit_columns,
         bits,
         rng,
     )));
+    if logit_columns > 1 {
+        layers.push(Box::new(ClassVote::new(logit_columns)));
+    }
     Model {
         kind,
         layers,

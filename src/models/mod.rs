@@ -30,15 +30,33 @@ pub struct Model {
     pub first_trainable: Option<usize>,
 }
 
+/// How a network departs from its plain form (`RunConfig` keys of the same names).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Variant {
+    /// Keep the first and last matrix layers (and the image input) at full precision.
+    pub fp32_first_last: bool,
+    /// Output columns per class of the last matrix layer, averaged into the logit (`nn::vote`).
+    pub logit_columns: usize,
+}
+
+impl Default for Variant {
+    fn default() -> Self {
+        Variant {
+            fp32_first_last: false,
+            logit_columns: 1,
+        }
+    }
+}
+
 impl Model {
-    /// Build `kind` at the given bit-widths; `fp32_first_last` keeps the first and last matrix
-    /// layers (and the image input) at full precision.
-    pub fn build(kind: ModelKind, bits: BitWidths, fp32_first_last: bool, rng: &mut Rng) -> Self {
+    /// Build `kind` at the given bit-widths, in `variant`'s form.
+    pub fn build(kind: ModelKind, bits: BitWidths, variant: Variant, rng: &mut Rng) -> Self {
+        let k = variant.logit_columns;
         let mut m = match kind {
-            ModelKind::Lenet5 | ModelKind::Lenet5Caffe => lenet5::build(kind, bits, rng),
-            _ => resnet::build(kind, kind.resnet_depth().expect("a resnet"), bits, rng),
+            ModelKind::Lenet5 | ModelKind::Lenet5Caffe => lenet5::build(kind, bits, k, rng),
+            _ => resnet::build(kind, kind.resnet_depth().expect("a resnet"), bits, k, rng),
         };
-        if fp32_first_last {
+        if variant.fp32_first_last {
             m.set_first_last_fp32();
         }
         m

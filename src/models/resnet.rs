@@ -14,10 +14,18 @@ use crate::nn::conv2d::Conv2dConfig;
 use crate::nn::linear::Linear;
 use crate::nn::pool::GlobalAvgPool;
 use crate::nn::residual::BasicBlock;
+use crate::nn::vote::ClassVote;
 use crate::quant::{BitWidths, Bits};
 use crate::rng::Rng;
 
-pub fn build(kind: ModelKind, depth: usize, bits: BitWidths, rng: &mut Rng) -> Model {
+/// `logit_columns`: output columns per class of the FC (`nn::vote`).
+pub fn build(
+    kind: ModelKind,
+    depth: usize,
+    bits: BitWidths,
+    logit_columns: usize,
+    rng: &mut Rng,
+) -> Model {
     let n = (depth - 2) / 6;
     let mut layers: Vec<Box<dyn Layer>> = Vec::new();
     if !bits.a.is_fp32() {
@@ -49,7 +57,17 @@ pub fn build(kind: ModelKind, depth: usize, bits: BitWidths, rng: &mut Rng) -> M
     if !bits.a.is_fp32() {
         layers.push(Box::new(Activation::ranged("act_fc", bits.a))); // the FC's DAC inputs
     }
-    layers.push(Box::new(Linear::new("fc", index, 64, 10, bits, rng)));
+    layers.push(Box::new(Linear::new(
+        "fc",
+        index,
+        64,
+        10 * logit_columns,
+        bits,
+        rng,
+    )));
+    if logit_columns > 1 {
+        layers.push(Box::new(ClassVote::new(logit_columns)));
+    }
     Model {
         kind,
         layers,

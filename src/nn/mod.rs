@@ -12,6 +12,7 @@ pub mod linear;
 pub mod loss;
 pub mod pool;
 pub mod residual;
+pub mod vote;
 
 use crate::tensor::Tensor;
 pub use engine::MatrixCore;

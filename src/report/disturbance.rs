@@ -4,7 +4,7 @@
 
 use crate::config::{ModelKind, RunConfig};
 use crate::crossbar::CrossbarConfig;
-use crate::models::Model;
+use crate::models::{Model, Variant};
 use crate::quant::BitWidths;
 use crate::rng::{Rng, stream};
 use serde::Serialize;
@@ -59,7 +59,7 @@ pub struct Realised {
 /// and collect the realised errors.
 pub fn realised(model: ModelKind, bits: BitWidths, xbar: &CrossbarConfig, seed: u64) -> Realised {
     let mut rng = Rng::keyed(seed, stream::INIT, &[]);
-    let mut m = Model::build(model, bits, false, &mut rng);
+    let mut m = Model::build(model, bits, Variant::default(), &mut rng);
     m.attach_crossbar(xbar, seed);
     let (mut cond_error, mut weight_error) = (Vec::new(), Vec::new());
     for (_, core) in m.all_matrices() {

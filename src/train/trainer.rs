@@ -111,7 +111,7 @@ pub fn pipeline(cfg: &RunConfig) -> Pipeline {
 /// Build the model of a config with its seeded initial weights and calibrated scales.
 pub fn init_model(cfg: &RunConfig, train: &Dataset) -> Model {
     let mut rng = Rng::keyed(cfg.seed, stream::INIT, &[]);
-    let mut model = Model::build(cfg.model, cfg.bits, cfg.fp32_first_last, &mut rng);
+    let mut model = Model::build(cfg.model, cfg.bits, cfg.variant(), &mut rng);
     model.set_quant_options(cfg.co_range, cfg.g_rounding, cfg.g_scale, cfg.comparator);
     if cfg.hardware == Hardware::Rram {
         model.attach_crossbar(&cfg.crossbar, cfg.seed);
