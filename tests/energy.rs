@@ -9,19 +9,26 @@ use rram::crossbar::{CrossbarConfig, Hardware, SignedInput};
 use rram::energy::counts::analytic;
 use rram::energy::model::estimate;
 use rram::energy::preset::EnergyPreset;
-use rram::models::geometry::{matrices, with_logit_columns};
+use rram::models::Variant;
+use rram::models::geometry::{matrices, of_variant};
 use rram::quant::BitWidths;
 
 #[test]
 fn analytic_counts_equal_the_counters_of_a_real_run() {
     // 640 images = 10 full steps of 64; every count but the data-dependent writes must be
     // exactly 10 × the analytic count of one step. Default (two-phase) and analog two-phase read,
-    // the latter with 3 output columns per class (fc3: 84 × 30).
-    counts_of_a_real_run(SignedInput::TwoPhase, 1);
-    counts_of_a_real_run(SignedInput::TwoPhaseAnalog, 3);
+    // the latter with 3 output columns per class (fc3: 84 × 30) and fp32 first and last layers.
+    counts_of_a_real_run(SignedInput::TwoPhase, Variant::default());
+    counts_of_a_real_run(
+        SignedInput::TwoPhaseAnalog,
+        Variant {
+            fp32_first_last: true,
+            logit_columns: 3,
+        },
+    );
 }
 
-fn counts_of_a_real_run(signed: SignedInput, logit_columns: usize) {
+fn counts_of_a_real_run(signed: SignedInput, variant: Variant) {
     let name = match signed {
         SignedInput::TwoPhase => "two-phase",
         SignedInput::TwoPhaseAnalog => "two-phase-analog",
@@ -29,12 +36,13 @@ fn counts_of_a_real_run(signed: SignedInput, logit_columns: usize) {
     };
     let tmp = tempfile::tempdir().unwrap();
     let dir = tmp.path().join("r");
-    run_ok(&[
+    let k = variant.logit_columns.to_string();
+    let mut args = vec![
         "train",
         "--signed-input",
         name,
         "--logit-columns",
-        &logit_columns.to_string(),
+        &k,
         "--quiet",
         "--epochs",
         "1",
@@ -48,12 +56,20 @@ fn counts_of_a_real_run(signed: SignedInput, logit_columns: usize) {
         "4,4,4,4",
         "--out",
         dir.to_str().unwrap(),
-    ]);
+    ];
+    if variant.fp32_first_last {
+        args.push("--fp32-first-last");
+    }
+    run_ok(&args);
     let measured: CountersReport =
         serde_json::from_str(&std::fs::read_to_string(dir.join("counters.json")).unwrap()).unwrap();
     assert_eq!((measured.images, measured.steps), (640, 10));
-    let geoms = with_logit_columns(matrices("lenet5").unwrap(), logit_columns);
-    assert_eq!(geoms[4].cols, 10 * logit_columns);
+    let geoms = of_variant("lenet5", variant).unwrap();
+    assert_eq!(geoms[4].cols, 10 * variant.logit_columns);
+    assert_eq!(
+        (geoms[0].fp32, geoms[4].fp32),
+        (variant.fp32_first_last, variant.fp32_first_last)
+    );
     let one = analytic(
         &geoms,
         BitWidths::uniform(4),

@@ -221,6 +221,9 @@ pub struct EnergyArgs {
     /// Output columns per class of the last layer.
     #[arg(long, default_value_t = 1)]
     pub logit_columns: usize,
+    /// The first and last matrix layers at fp32 (their arrays with 32-bit converters).
+    #[arg(long)]
+    pub fp32_first_last: bool,
     /// Images per step (cell writes and per-step work are amortised over it).
     #[arg(long, default_value_t = 64)]
     pub batch: usize,

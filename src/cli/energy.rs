@@ -11,7 +11,7 @@ use rram::energy::host::{self, HostFigures};
 use rram::energy::model::{EnergyReport, estimate};
 use rram::energy::preset::EnergyPreset;
 use rram::energy::{counts, for_run};
-use rram::models::geometry;
+use rram::models::{Variant, geometry};
 use rram::quant::BitWidths;
 use rram::report::plots::{Series, line_plot};
 use rram::run::run_dir::{self, write_atomic};
@@ -142,7 +142,11 @@ pub fn run(a: EnergyArgs) -> Result<()> {
             a.logit_columns
         );
     }
-    let geoms = geometry::with_logit_columns(geometry::matrices(&a.model)?, a.logit_columns);
+    let variant = Variant {
+        fp32_first_last: a.fp32_first_last,
+        logit_columns: a.logit_columns,
+    };
+    let geoms = geometry::of_variant(&a.model, variant)?;
     let (counts, source) = match &a.counters {
         Some(p) => (read_counters(p)?, format!("measured ({})", p.display())),
         None => (

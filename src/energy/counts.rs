@@ -17,10 +17,11 @@ pub fn analytic(
     batch: usize,
     write_fraction: f64,
 ) -> CountersReport {
-    let backward_adc = xbar.backward_bits(bits.co);
     let layers = geoms
         .iter()
         .map(|g| {
+            let bits = if g.fp32 { BitWidths::FP32 } else { bits };
+            let backward_adc = xbar.backward_bits(bits.co);
             let (rows, cols) = (g.rows as u64, g.cols as u64);
             let p = (g.positions * batch) as u64;
             let mut c = LayerCounters::default();

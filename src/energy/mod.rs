@@ -28,8 +28,7 @@ pub fn for_run(
     if let Some(c) = measured.filter(|c| c.hardware == Hardware::Rram.as_str() && c.images > 0) {
         return Ok((model::estimate(c, preset), "measured"));
     }
-    use crate::models::geometry::{matrices, with_logit_columns};
-    let geoms = with_logit_columns(matrices(cfg.model.as_str())?, cfg.logit_columns);
+    let geoms = crate::models::geometry::of_variant(cfg.model.as_str(), cfg.variant())?;
     let counts = counts::analytic(
         &geoms,
         cfg.bits,

@@ -3,6 +3,7 @@
 //! input — without building or training the network. The energy estimator counts from this;
 //! `tests/energy.rs` checks it against the built models' measured counters.
 
+use super::Variant;
 use crate::error::{Error, Result};
 
 /// One matrix layer.
@@ -15,6 +16,8 @@ pub struct MatrixGeom {
     pub positions: usize,
     /// Whether backprop part 1 runs for this layer (false for the first layer).
     pub input_grad: bool,
+    /// Whether the layer runs at fp32 whatever the run's bits (`--fp32-first-last`).
+    pub fp32: bool,
 }
 
 impl MatrixGeom {
@@ -31,6 +34,7 @@ fn conv(name: &str, c_in: usize, c_out: usize, k: usize, side_out: usize) -> Mat
         cols: c_out,
         positions: side_out * side_out,
         input_grad: true,
+        fp32: false,
     }
 }
 
@@ -41,6 +45,7 @@ fn fc(name: &str, d_in: usize, d_out: usize) -> MatrixGeom {
         cols: d_out,
         positions: 1,
         input_grad: true,
+        fp32: false,
     }
 }
 
@@ -81,12 +86,17 @@ pub fn matrices(name: &str) -> Result<Vec<MatrixGeom>> {
     Ok(v)
 }
 
-/// `geoms` with `k` output columns per class in the last layer (`RunConfig::logit_columns`).
-pub fn with_logit_columns(mut geoms: Vec<MatrixGeom>, k: usize) -> Vec<MatrixGeom> {
-    if let Some(last) = geoms.last_mut() {
-        last.cols *= k;
+/// The matrix layers of network `name` in `variant`'s form (`models::Variant`): the last layer
+/// with `logit_columns` outputs per class, the first and last at fp32 if asked.
+pub fn of_variant(name: &str, variant: Variant) -> Result<Vec<MatrixGeom>> {
+    let mut v = matrices(name)?;
+    let n = v.len();
+    v[n - 1].cols *= variant.logit_columns;
+    if variant.fp32_first_last {
+        v[0].fp32 = true;
+        v[n - 1].fp32 = true;
     }
-    geoms
+    Ok(v)
 }
 
 /// ResNet for CIFAR (He et al. 2016): 3×3 conv 16, then 3 stages of n basic blocks with 16, 32,
