@@ -199,7 +199,7 @@ pub struct RunConfig {
     /// Keep the first and last matrix layers at fp32 (a hybrid system). Default false (all-RRAM).
     pub fp32_first_last: bool,
     /// Output columns per class of the last matrix layer; each logit is the mean of its class's
-    /// columns (`nn::vote`). With 1-bit ADCs one column per class gives two-level logits.
+    /// columns (`nn::vote`): K ternary (2-bit) reads give 2K + 1 logit levels where one gives 3.
     /// Default 1 (the plain network).
     pub logit_columns: usize,
     /// Standard deviation that each matrix layer's output is scaled to at initialisation

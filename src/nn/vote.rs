@@ -1,8 +1,9 @@
 //! `ClassVote`: each class's logit is the mean of `k` output columns of the last matrix layer
-//! (`[classes·k, n]` → `[classes, n]`, columns `c·k .. c·k + k` for class `c`). With 1-bit ADCs a
-//! single column per class can only say yes or no, so the softmax sees at most two logit values;
-//! `k` comparators per class, each with its own weights and threshold, give `k + 1` levels. The
-//! mean is digital ("others"): `k − 1` additions per logit. `k = 1` is the identity.
+//! (`[classes·k, n]` → `[classes, n]`, columns `c·k .. c·k + k` for class `c`). A low-bit ADC
+//! gives each column few levels — a 2-bit (ternary) read three, a comparator two — so with one
+//! column per class the softmax sees each class at one of those few values; `k` columns, each
+//! with its own weights, bias and ADC, give `k·(levels − 1) + 1`. The mean is digital ("others"):
+//! `k` operations per logit. `k = 1` is the identity.
 
 use super::{Ctx, Layer};
 use crate::tensor::Tensor;
