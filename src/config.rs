@@ -129,9 +129,6 @@ impl Schedule {
     }
 }
 
-/// The most output columns per class (`RunConfig::logit_columns`).
-pub const MAX_LOGIT_COLUMNS: usize = 64;
-
 /// All settings of one training run.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -290,12 +287,7 @@ impl RunConfig {
         if self.test_limit == Some(0) {
             return bad("test_limit", "must be at least 1".into());
         }
-        if !(1..=MAX_LOGIT_COLUMNS).contains(&self.logit_columns) {
-            return bad(
-                "logit_columns",
-                format!("{} must be in 1..={MAX_LOGIT_COLUMNS}", self.logit_columns),
-            );
-        }
+        self.variant().validate()?;
         if !(self.init_output_std.is_finite() && self.init_output_std > 0.0) {
             return bad("init_output_std", "must be > 0".into());
         }

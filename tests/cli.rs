@@ -60,7 +60,7 @@ fn bad_input_is_one_line_and_exit_2() {
         &["train", "--logit-columns", "0", "--out", o],
         "logit_columns",
     );
-    fails_cleanly(&["energy", "--logit-columns", "65"], "logit-columns");
+    fails_cleanly(&["energy", "--logit-columns", "65"], "logit_columns");
     fails_cleanly(
         &["train", "--dataset", "imagenet", "--out", o],
         "unknown dataset",

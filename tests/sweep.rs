@@ -12,19 +12,9 @@ use std::time::{Duration, Instant};
 
 const SPEC: &str = "epochs = 1\ntrain_limit = 300\ntest_limit = 100\nthreads = 1\n[axes]\nbits = [\"4,4,4,4\", \"2,2,2,2\"]\nseed = [1, 2]\n";
 
+/// `rram sweep` of `spec` into `dir`, run as a user types it: from the folder above, with paths
+/// relative to it (the index then holds the runs' paths relative to that folder).
 fn sweep(dir: &Path, spec: &str, extra: &[&str]) -> std::process::Output {
-    std::fs::create_dir_all(dir).unwrap();
-    let f = dir.join("spec.toml");
-    std::fs::write(&f, spec).unwrap();
-    rram()
-        .args(["sweep", f.to_str().unwrap(), "--out", dir.to_str().unwrap()])
-        .args(extra)
-        .output()
-        .unwrap()
-}
-
-/// `sweep` given its folder as a path relative to the folder above it, run from there.
-fn sweep_relative(dir: &Path, spec: &str, extra: &[&str]) -> std::process::Output {
     std::fs::create_dir_all(dir).unwrap();
     std::fs::write(dir.join("spec.toml"), spec).unwrap();
     let name = dir.file_name().unwrap().to_str().unwrap();
@@ -48,7 +38,7 @@ fn index_lines(dir: &Path) -> Vec<String> {
 fn small_sweep_completes_lists_and_reports() {
     let tmp = tempfile::tempdir().unwrap();
     let dir = tmp.path().join("s");
-    let out = sweep_relative(&dir, SPEC, &["--jobs", "2"]);
+    let out = sweep(&dir, SPEC, &["--jobs", "2"]);
     assert!(
         out.status.success(),
         "{}",

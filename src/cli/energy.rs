@@ -4,7 +4,7 @@
 use super::args::{EnergyArgs, TradeoffArgs};
 use super::bench::bench_one;
 use anyhow::{Context, Result, bail};
-use rram::config::{MAX_LOGIT_COLUMNS, ModelKind, RunConfig};
+use rram::config::{ModelKind, RunConfig};
 use rram::counters::CountersReport;
 use rram::crossbar::{AdcMode, CrossbarConfig, Hardware, SignedInput};
 use rram::energy::host::{self, HostFigures};
@@ -134,12 +134,6 @@ pub fn run(a: EnergyArgs) -> Result<()> {
         bail!(
             "invalid write-fraction: {} must be in [0, 1]",
             a.write_fraction
-        );
-    }
-    if !(1..=MAX_LOGIT_COLUMNS).contains(&a.logit_columns) {
-        bail!(
-            "invalid logit-columns: {} must be in 1..={MAX_LOGIT_COLUMNS}",
-            a.logit_columns
         );
     }
     let variant = Variant {

@@ -89,6 +89,7 @@ pub fn matrices(name: &str) -> Result<Vec<MatrixGeom>> {
 /// The matrix layers of network `name` in `variant`'s form (`models::Variant`): the last layer
 /// with `logit_columns` outputs per class, the first and last at fp32 if asked.
 pub fn of_variant(name: &str, variant: Variant) -> Result<Vec<MatrixGeom>> {
+    variant.validate()?;
     let mut v = matrices(name)?;
     let n = v.len();
     v[n - 1].cols *= variant.logit_columns;

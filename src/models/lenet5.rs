@@ -14,11 +14,10 @@ use crate::nn::conv2d::Conv2dConfig;
 use crate::nn::flatten::Flatten;
 use crate::nn::linear::Linear;
 use crate::nn::pool::MaxPool2d;
-use crate::nn::vote::ClassVote;
 use crate::quant::BitWidths;
 use crate::rng::Rng;
 
-/// `logit_columns`: output columns per class of the last layer (`nn::vote`).
+/// `logit_columns`: output columns per class of the last layer (`Model::build` adds the vote).
 pub fn build(kind: ModelKind, bits: BitWidths, logit_columns: usize, rng: &mut Rng) -> Model {
     let (c1, c2, pad1, fc) = match kind {
         ModelKind::Lenet5 => (6, 16, 2, vec![120, 84]),
@@ -63,9 +62,6 @@ pub fn build(kind: ModelKind, bits: BitWidths, logit_columns: usize, rng: &mut R
         bits,
         rng,
     )));
-    if logit_columns > 1 {
-        layers.push(Box::new(ClassVote::new(logit_columns)));
-    }
     Model {
         kind,
         layers,

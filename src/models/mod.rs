@@ -9,6 +9,8 @@ pub mod resnet;
 use crate::config::ModelKind;
 use crate::counters::LayerReport;
 use crate::crossbar::CrossbarConfig;
+use crate::error::{Error, Result};
+use crate::nn::vote::ClassVote;
 use crate::nn::{Ctx, Layer, MatrixCore, ParamView};
 use crate::quant::BitWidths;
 use crate::quant::gradient::{GRounding, GScale};
@@ -39,6 +41,26 @@ pub struct Variant {
     pub logit_columns: usize,
 }
 
+impl Variant {
+    /// The most output columns per class.
+    pub const MAX_LOGIT_COLUMNS: usize = 64;
+
+    pub fn validate(&self) -> Result<()> {
+        if (1..=Self::MAX_LOGIT_COLUMNS).contains(&self.logit_columns) {
+            Ok(())
+        } else {
+            Err(Error::invalid(
+                "logit_columns",
+                format!(
+                    "{} must be in 1..={}",
+                    self.logit_columns,
+                    Self::MAX_LOGIT_COLUMNS
+                ),
+            ))
+        }
+    }
+}
+
 impl Default for Variant {
     fn default() -> Self {
         Variant {
@@ -56,6 +78,9 @@ impl Model {
             ModelKind::Lenet5 | ModelKind::Lenet5Caffe => lenet5::build(kind, bits, k, rng),
             _ => resnet::build(kind, kind.resnet_depth().expect("a resnet"), bits, k, rng),
         };
+        if k > 1 {
+            m.layers.push(Box::new(ClassVote::new(k)));
+        }
         if variant.fp32_first_last {
             m.set_first_last_fp32();
         }

@@ -14,11 +14,10 @@ use crate::nn::conv2d::Conv2dConfig;
 use crate::nn::linear::Linear;
 use crate::nn::pool::GlobalAvgPool;
 use crate::nn::residual::BasicBlock;
-use crate::nn::vote::ClassVote;
 use crate::quant::{BitWidths, Bits};
 use crate::rng::Rng;
 
-/// `logit_columns`: output columns per class of the FC (`nn::vote`).
+/// `logit_columns`: output columns per class of the FC (`Model::build` adds the vote).
 pub fn build(
     kind: ModelKind,
     depth: usize,
@@ -65,9 +64,6 @@ pub fn build(
         bits,
         rng,
     )));
-    if logit_columns > 1 {
-        layers.push(Box::new(ClassVote::new(logit_columns)));
-    }
     Model {
         kind,
         layers,
