@@ -178,6 +178,11 @@ pub struct RunConfig {
     pub weight_decay: f32,
     /// Learning-rate schedule. Default `cosine`.
     pub schedule: Schedule,
+    /// Linear warm-up over this many epochs (fractions allowed): the schedule's rate is scaled
+    /// by (step + 1) / warm-up steps until then, so the first steps of a low-bit run cannot
+    /// throw every unit to one side before the data has shaped them. Default 0 (none).
+    #[serde(default)]
+    pub warmup_epochs: f32,
     /// Run seed: data order, initial weights, G rounding. Default 1.
     pub seed: u64,
     /// Use only the first N training images (quick runs, tests). Default: all.
@@ -227,6 +232,7 @@ impl Default for RunConfig {
             momentum: 0.9,
             weight_decay: 5e-4,
             schedule: Schedule::Cosine,
+            warmup_epochs: 0.0,
             seed: 1,
             train_limit: None,
             test_limit: None,
@@ -271,6 +277,18 @@ impl RunConfig {
         }
         if self.epochs == 0 {
             return bad("epochs", "must be at least 1".into());
+        }
+        if !(self.warmup_epochs.is_finite()
+            && self.warmup_epochs >= 0.0
+            && self.warmup_epochs < self.epochs as f32)
+        {
+            return bad(
+                "warmup_epochs",
+                format!(
+                    "{} must be >= 0 and less than the run's {} epochs",
+                    self.warmup_epochs, self.epochs
+                ),
+            );
         }
         if self.batch == 0 {
             return bad("batch", "must be at least 1".into());

@@ -62,6 +62,14 @@ fn bad_input_is_one_line_and_exit_2() {
     );
     fails_cleanly(&["energy", "--logit-columns", "65"], "logit_columns");
     fails_cleanly(
+        &["train", "--warmup-epochs", "-1", "--out", o],
+        "warmup_epochs",
+    );
+    fails_cleanly(
+        &["train", "--epochs", "2", "--warmup-epochs", "2", "--out", o],
+        "warmup_epochs",
+    );
+    fails_cleanly(
         &["train", "--dataset", "imagenet", "--out", o],
         "unknown dataset",
     );

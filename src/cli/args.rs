@@ -160,6 +160,9 @@ pub struct TrainArgs {
     /// Learning-rate schedule: cosine (default), step, constant.
     #[arg(long)]
     pub schedule: Option<String>,
+    /// Linear learning-rate warm-up over this many epochs, fractions allowed (default 0).
+    #[arg(long, allow_hyphen_values = true)]
+    pub warmup_epochs: Option<f32>,
     /// Ideal engine: read propagated errors through a CO-bit ADC, as the arrays do.
     #[arg(long)]
     pub ideal_error_adc: bool,
@@ -175,7 +178,7 @@ pub struct TrainArgs {
     /// Continue the run in DIR from its last checkpoint, with the settings of DIR/config.toml.
     #[arg(long, value_name = "DIR", conflicts_with_all = [
         "model", "dataset", "bits", "batch", "data", "epochs", "lr", "momentum",
-        "weight_decay", "schedule", "seed", "train_limit", "test_limit", "config", "out",
+        "weight_decay", "schedule", "warmup_epochs", "seed", "train_limit", "test_limit", "config", "out",
         "fp32_first_last", "hardware", "xbar", "disturb", "faults", "adc", "signed_input",
         "read_noise", "d2d", "co_range", "g_rounding", "g_scale", "comparator", "stall_epochs",
         "ideal_error_adc", "logit_columns",
