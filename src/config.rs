@@ -156,6 +156,13 @@ pub struct RunConfig {
     /// `zero` no CO = 1 row trains (docs/results.md).
     #[serde(default)]
     pub comparator: Comparator,
+    /// Read every hidden layer's multi-bit ADC (CO ≥ 2 bits) around each column's batch mean,
+    /// as the centred comparator reads a 1-bit one: the mean subtraction of the batch-norm that
+    /// follows each ResNet conv, moved before the conversion, so a 3-level ADC spends its levels
+    /// on the spread of each channel rather than on its offset. For networks with batch-norm;
+    /// LeNet-5 has none and loses its ReLU sparsity (docs/results.md). Default false.
+    #[serde(default)]
+    pub centre_adc: bool,
     /// Passes over the training set. Default 20.
     pub epochs: usize,
     /// A run whose training accuracy and best test accuracy are both still below twice chance
@@ -224,6 +231,7 @@ impl Default for RunConfig {
             g_rounding: GRounding::MidTread,
             g_scale: GScale::Sample,
             comparator: Comparator::Centered,
+            centre_adc: false,
             epochs: 20,
             stall_epochs: 3,
             ideal_error_adc: false,

@@ -417,9 +417,14 @@ fn full_sum_adc_converts_each_column_once() {
 
 /// A 1-bit-ADC layer (a centred comparator) on its ideal engine and on one exact array.
 fn comparator_pair(tile_rows: usize) -> (Linear, Linear, Tensor) {
+    centred_pair(tile_rows, 1)
+}
+
+/// A layer with a centred `co`-bit ADC on its ideal engine and on one exact array.
+fn centred_pair(tile_rows: usize, co: u8) -> (Linear, Linear, Tensor) {
     let bits = BitWidths {
         a: Bits::K(4),
-        co: Bits::K(1),
+        co: Bits::K(co),
         w: Bits::K(4),
         g: Bits::Fp32,
     };
@@ -427,6 +432,8 @@ fn comparator_pair(tile_rows: usize) -> (Linear, Linear, Tensor) {
     let mut xbar = Linear::new("fc", 0, 40, 6, bits, &mut Rng::new(11));
     for l in [&mut ideal, &mut xbar] {
         l.core.bias = (0..6).map(|c| 0.1 * c as f32 - 0.2).collect();
+        l.core.co_rule = CoRange::Auto;
+        l.core.set_centre_adc(true);
     }
     xbar.core.attach_crossbar(&exact(tile_rows, 64), 1);
     let mut rng = Rng::new(12);
@@ -478,6 +485,53 @@ fn centred_comparator_on_one_array_equals_ideal_and_reads_plus_minus_one() {
         }
         assert!((ideal.core.dbias[c] - want).abs() < 1e-5, "{c}");
     }
+}
+
+#[test]
+fn centred_two_bit_adc_reads_three_levels_around_each_column_mean() {
+    let (mut ideal, mut xbar, x) = centred_pair(64, 2);
+    let alpha = ideal.core.alpha();
+    let (yi, yx) = (
+        ideal.forward(x.clone(), &TRAIN),
+        xbar.forward(x.clone(), &TRAIN),
+    );
+    assert_eq!(yi.data, yx.data);
+    // by hand: co = W_q·x, minus each column's batch mean, plus the bias (the threshold); range
+    // s = 1.5·mean|·| (`auto` at 2 bits); reads round(v/s) clipped to ±1, times s and α, + 0.5
+    let w = ideal.core.w_q().to_vec();
+    let mut v = vec![0f32; 6 * 16];
+    for c in 0..6 {
+        for i in 0..16 {
+            v[c * 16 + i] = (0..40).map(|r| w[c * 40 + r] * x.data[r * 16 + i]).sum();
+        }
+        let mean = v[c * 16..(c + 1) * 16].iter().sum::<f32>() / 16.0;
+        for i in 0..16 {
+            v[c * 16 + i] += ideal.core.bias[c] - mean;
+        }
+    }
+    let s = 1.5 * v.iter().map(|a| a.abs()).sum::<f32>() / v.len() as f32;
+    assert!((ideal.core.co_range[0] - s).abs() < 1e-4 * s);
+    for (k, (&got, &pre)) in yi.data.iter().zip(&v).enumerate() {
+        let level = (pre / s).round().clamp(-1.0, 1.0);
+        let want = 0.5 + alpha * level * s;
+        assert!((got - want).abs() < 1e-4, "{k}: {got} vs {want}");
+    }
+    // a column's offset is the reference's, not the ADC's: every column uses all three levels
+    for c in 0..6 {
+        let row = &yi.data[c * 16..(c + 1) * 16];
+        let n_mid = row.iter().filter(|&&a| (a - 0.5).abs() < 1e-6).count();
+        assert!(n_mid > 0 && n_mid < 16, "column {c}: {row:?}");
+    }
+    // the backward is the plain ADC's straight-through one, equal on both engines; α fixed
+    let mut rng = Rng::new(15);
+    let dy = random_tensor(yi.shape.clone(), &mut rng, -1.0, 1.0);
+    let (di, dx) = (
+        ideal.backward(dy.clone(), &TRAIN),
+        xbar.backward(dy, &TRAIN),
+    );
+    assert_eq!(di.data, dx.data);
+    assert_eq!(ideal.core.dw, xbar.core.dw);
+    assert_eq!(ideal.core.dlog_alpha, vec![0.0]);
 }
 
 #[test]

@@ -83,6 +83,10 @@ pub struct RunArgs {
     /// bias) or zero (sign of the output).
     #[arg(long)]
     pub comparator: Option<String>,
+    /// Read hidden layers' multi-bit ADCs around each column's batch mean (batch-norm's centring
+    /// before the conversion; for ResNets).
+    #[arg(long)]
+    pub centre_adc: bool,
     /// Images per step.
     #[arg(long)]
     pub batch: Option<usize>,
@@ -180,7 +184,7 @@ pub struct TrainArgs {
         "model", "dataset", "bits", "batch", "data", "epochs", "lr", "momentum",
         "weight_decay", "schedule", "warmup_epochs", "seed", "train_limit", "test_limit", "config", "out",
         "fp32_first_last", "hardware", "xbar", "disturb", "faults", "adc", "signed_input",
-        "read_noise", "d2d", "co_range", "g_rounding", "g_scale", "comparator", "stall_epochs",
+        "read_noise", "d2d", "co_range", "g_rounding", "g_scale", "comparator", "centre_adc", "stall_epochs",
         "ideal_error_adc", "logit_columns",
     ])]
     pub resume: Option<PathBuf>,

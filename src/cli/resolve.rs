@@ -30,6 +30,9 @@ pub fn apply_run_args(cfg: &mut RunConfig, a: &RunArgs) -> Result<()> {
     if let Some(c) = &a.comparator {
         cfg.comparator = rram::quant::output::Comparator::parse(c)?;
     }
+    if a.centre_adc {
+        cfg.centre_adc = true;
+    }
     if let Some(b) = a.batch {
         cfg.batch = b;
     }

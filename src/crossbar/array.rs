@@ -288,9 +288,11 @@ impl TiledMatrix {
         let w = self.read_weights(seed, step, 0);
         let mut y = vec![0.0; cols * p];
         let mut pass: Option<Vec<u8>> = None;
-        // A centred comparator (1-bit ADC) compares each column of each array against its own
-        // running reference; the bias threshold is split evenly over the column's row blocks.
-        let centred = centre.filter(|_| co_bits == Bits::K(1));
+        // A centred ADC (a 1-bit comparator, or any ADC with `centre_adc`) reads each column of
+        // each array around its own running reference; the bias threshold is split evenly over
+        // the column's row blocks. Only a comparator reads ±1 with its own window.
+        let centred = centre;
+        let comparator = centred.is_some() && co_bits == Bits::K(1);
         let share = 1.0 / nrb as f32;
         // The ADC range of array `t` for this batch (training: from the batch, also updating the
         // running range and the straight-through mask; evaluation: the running range), and the
@@ -311,9 +313,12 @@ impl TiledMatrix {
             let s = output::running_range(&mut ranges[t], train, || {
                 output::batch_range(part, co_bits, rule)
             });
-            let mask = || match centred {
-                Some(_) => output::window_mask(part, s),
-                None => output::pass_mask(part, co_bits, s),
+            let mask = || {
+                if comparator {
+                    output::window_mask(part, s)
+                } else {
+                    output::pass_mask(part, co_bits, s)
+                }
             };
             if train && let Some(m) = mask() {
                 let all = pass.get_or_insert_with(|| vec![1u8; cols * p]);
@@ -321,7 +326,7 @@ impl TiledMatrix {
                     *a &= b;
                 }
             }
-            if centred.is_some() { 1.0 } else { s }
+            if comparator { 1.0 } else { s }
         };
         match self.cfg.adc {
             AdcMode::FullSum => {

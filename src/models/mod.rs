@@ -136,6 +136,7 @@ impl Model {
         g_rounding: GRounding,
         g_scale: GScale,
         comparator: Comparator,
+        centre_adc: bool,
     ) {
         let mut all = self.all_matrices();
         let last = all.len().saturating_sub(1);
@@ -145,6 +146,8 @@ impl Model {
             c.g_scale = g_scale;
             c.comparator = comparator;
             c.logits = i == last;
+            // the logits keep the plain read: no batch-norm follows them
+            c.set_centre_adc(centre_adc && i != last);
         }
     }
 

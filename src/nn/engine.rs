@@ -61,6 +61,8 @@ pub struct MatrixCore {
     /// How a 1-bit ADC reads (`quant::output`): with `Centered`, each column's running
     /// comparator reference is kept in `co_centre` and the bias is the comparator's threshold.
     pub comparator: Comparator,
+    /// Read a multi-bit ADC around the column's reference too (`RunConfig::centre_adc`).
+    pub centre_adc: bool,
     pub co_centre: Vec<f32>,
     /// The model's last matrix layer, whose outputs are the logits: its α, the softmax's
     /// temperature, is learned even behind a centred comparator (`Model::set_quant_options`).
@@ -127,6 +129,7 @@ impl MatrixCore {
             dlog_alpha: vec![0.0],
             co_range: vec![0.0],
             comparator: Comparator::Centered,
+            centre_adc: false,
             logits: false,
             co_centre: if bits.co == Bits::K(1) {
                 vec![f32::NAN; cols]
@@ -172,13 +175,31 @@ impl MatrixCore {
         self.scratch = buf;
     }
 
-    /// Whether the ADC is a centred comparator (1-bit CO, `Comparator::Centered`): it reads ±1
-    /// against a per-column reference that includes the bias, and α stays at its calibrated
-    /// value — it only maps ±1 onto the next DAC's range (learned, it let a unit's two levels
+    /// Whether the ADC reads around a per-column reference that includes the bias: a centred
+    /// comparator (1-bit CO, `Comparator::Centered`), which reads ±1, or a centred multi-bit
+    /// ADC (`centre_adc`), which keeps its range. α then stays at its calibrated value — it only
+    /// maps the reads onto the next DAC's range (learned, it let a comparator's two levels
     /// leave [0, 1], where the activation's clip blocks every error) — except on the logits,
     /// where it is the softmax's temperature: fixed at 0.5, the loss could not fall below 1.46.
     pub fn centered(&self) -> bool {
-        self.bits.co == Bits::K(1) && self.comparator == Comparator::Centered
+        match self.bits.co {
+            Bits::K(1) => self.comparator == Comparator::Centered,
+            Bits::K(_) => self.centre_adc,
+            _ => false,
+        }
+    }
+
+    /// Read a multi-bit ADC around each column's reference (`RunConfig::centre_adc`).
+    pub fn set_centre_adc(&mut self, on: bool) {
+        self.centre_adc = on;
+        if self.centered() && self.co_centre.is_empty() {
+            self.co_centre = vec![f32::NAN; self.cols];
+        }
+    }
+
+    /// A centred 1-bit ADC: reads ±1 with its own straight-through window.
+    fn comparator_read(&self) -> bool {
+        self.bits.co == Bits::K(1) && self.centered()
     }
 
     /// The digital output scale α.
@@ -327,13 +348,14 @@ impl MatrixCore {
             });
             if ctx.train {
                 count_digital(&mut self.counters, rows, cols, p, self.input_grad);
-                self.co_pass = if centred {
+                self.co_pass = if self.comparator_read() {
                     output::window_mask(&y, s)
                 } else {
                     output::pass_mask(&y, self.bits.co, s)
                 };
             }
-            (None, Adc::new(self.bits.co, if centred { 1.0 } else { s }))
+            let full_scale = if self.comparator_read() { 1.0 } else { s };
+            (None, Adc::new(self.bits.co, full_scale))
         };
         // One pass per output row: the ADC (ideal engine), then y = α·co_q + b; in training also
         // keep co_q (for α's gradient) and α·raw + b (the activation's straight-through mask).

@@ -112,7 +112,13 @@ pub fn pipeline(cfg: &RunConfig) -> Pipeline {
 pub fn init_model(cfg: &RunConfig, train: &Dataset) -> Model {
     let mut rng = Rng::keyed(cfg.seed, stream::INIT, &[]);
     let mut model = Model::build(cfg.model, cfg.bits, cfg.variant(), &mut rng);
-    model.set_quant_options(cfg.co_range, cfg.g_rounding, cfg.g_scale, cfg.comparator);
+    model.set_quant_options(
+        cfg.co_range,
+        cfg.g_rounding,
+        cfg.g_scale,
+        cfg.comparator,
+        cfg.centre_adc,
+    );
     if cfg.hardware == Hardware::Rram {
         model.attach_crossbar(&cfg.crossbar, cfg.seed);
     } else if cfg.ideal_error_adc {
