@@ -236,6 +236,46 @@ fn report_keeps_runs_that_differ_in_other_settings_apart() {
 }
 
 #[test]
+fn one_report_over_two_sweeps() {
+    // A sweep that adds a setting to another's (as Fig. 3's 2-bit curve does): one report over
+    // both, written into the first, each run read from its own sweep's folder.
+    let base = "epochs = 1\ntrain_limit = 300\ntest_limit = 100\nthreads = 1\n";
+    let tmp = tempfile::tempdir().unwrap();
+    let (a, b) = (tmp.path().join("a"), tmp.path().join("b"));
+    let specs = [
+        (&a, format!("{base}[axes]\nbits = [\"4,4,4,4\"]\n")),
+        (
+            &b,
+            format!("{base}g_scale = \"vector\"\n[axes]\nbits = [\"2,2,2,2\"]\nseed = [1, 2]\n"),
+        ),
+    ];
+    for (dir, spec) in specs {
+        let out = sweep(dir, &spec, &["--jobs", "2"]);
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    run_ok(&["report", a.to_str().unwrap(), b.to_str().unwrap()]);
+    let md = std::fs::read_to_string(a.join("report.md")).unwrap();
+    assert!(md.contains("3 finished runs"), "{md}");
+    for row in [
+        "| lenet5 | rram | 4,4,4,4 | g_scale=sample |",
+        "| lenet5 | rram | 2,2,2,2 | g_scale=vector |",
+    ] {
+        assert!(md.contains(row), "{row}\n{md}");
+    }
+    assert!(md.contains("measured") && !md.contains("analytic"), "{md}");
+    let svg = std::fs::read_to_string(a.join("error_curves_uniform_0_05.svg")).unwrap();
+    assert!(
+        svg.contains("4,4,4,4") && svg.contains("2,2,2,2"),
+        "both curves"
+    );
+    assert!(!b.join("report.md").exists());
+}
+
+#[test]
 fn every_shipped_sweep_file_resolves() {
     // Emitting a job script resolves every point's config without training.
     let tmp = tempfile::tempdir().unwrap();

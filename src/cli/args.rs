@@ -29,7 +29,7 @@ pub enum Command {
     Sweep(SweepArgs),
     /// List the finished runs of a sweep folder, optionally filtered.
     Runs(RunsArgs),
-    /// Tables (Table I, Table II) and plots from a sweep folder's results.
+    /// Tables (Table I, Table II) and plots from the results of one or more sweep folders.
     Report(ReportArgs),
     /// Write-disturbance analysis: the realised write-error distribution on each model's
     /// arrays, and test accuracy as a function of the disturbance width.
@@ -312,8 +312,10 @@ pub struct RunsArgs {
 
 #[derive(Args, Debug)]
 pub struct ReportArgs {
-    /// Sweep folder (holding index.jsonl).
-    pub dir: std::path::PathBuf,
+    /// Sweep folders (each holding index.jsonl): one report over the runs of all of them,
+    /// written into the first.
+    #[arg(required = true, num_args = 1..)]
+    pub dirs: Vec<std::path::PathBuf>,
     /// Energy preset for Table II and the trade-off.
     #[arg(long, default_value = "paper")]
     pub preset: String,

@@ -97,10 +97,10 @@ fn run_folder(sweep: &Path, e: &Entry) -> PathBuf {
 }
 
 /// Mean test error per epoch over a group's runs (from their metrics.jsonl).
-fn error_curve(sweep: &Path, group: &[&Entry]) -> Vec<(f64, f64)> {
+fn error_curve(group: &[&Entry]) -> Vec<(f64, f64)> {
     let mut by_epoch: BTreeMap<u64, Vec<f64>> = BTreeMap::new();
     for e in group {
-        let Ok(text) = std::fs::read_to_string(run_folder(sweep, e).join(run_dir::METRICS)) else {
+        let Ok(text) = std::fs::read_to_string(Path::new(&e.dir).join(run_dir::METRICS)) else {
             continue;
         };
         for line in text.lines() {
@@ -196,10 +196,19 @@ fn rows_of(entries: &[Entry]) -> (Vec<Row>, bool) {
 }
 
 pub fn run(a: ReportArgs) -> Result<()> {
-    let entries = store::read(&a.dir.join(INDEX))?;
-    if entries.is_empty() {
-        bail!("{}: no finished runs in {INDEX}", a.dir.display());
+    // the runs of every folder, each entry pointing at its run's folder
+    let mut entries = Vec::new();
+    for dir in &a.dirs {
+        let found = store::read(&dir.join(INDEX))?;
+        if found.is_empty() {
+            bail!("{}: no finished runs in {INDEX}", dir.display());
+        }
+        for mut e in found {
+            e.dir = run_folder(dir, &e).display().to_string();
+            entries.push(e);
+        }
     }
+    let out = &a.dirs[0];
     let preset = EnergyPreset::load(&a.preset)?;
     // rows: (model, hardware, bits, other differing settings) in order of first appearance;
     // columns: disturbance
@@ -233,7 +242,11 @@ pub fn run(a: ReportArgs) -> Result<()> {
     };
     let mut md = format!(
         "# Report: {}\n\n{} finished runs (index `{INDEX}`).\n\n## Table I: test accuracy\n\nMean ± sample sd over seeds of the final test accuracy; runs that diverged (loss NaN) or stalled (below twice chance after `stall_epochs`) are counted apart.\n\n",
-        a.dir.display(),
+        a.dirs
+            .iter()
+            .map(|d| d.display().to_string())
+            .collect::<Vec<_>>()
+            .join(" + "),
         entries.len()
     );
     let (vh, vs) = if variants {
@@ -291,7 +304,7 @@ pub fn run(a: ReportArgs) -> Result<()> {
         };
         let cfg: &RunConfig = &e.config;
         let counters: Option<CountersReport> =
-            std::fs::read_to_string(run_folder(&a.dir, e).join(run_dir::COUNTERS))
+            std::fs::read_to_string(Path::new(&e.dir).join(run_dir::COUNTERS))
                 .ok()
                 .and_then(|t| serde_json::from_str(&t).ok());
         let (rep, src) = for_run(cfg, counters.as_ref(), &preset)?;
@@ -312,13 +325,13 @@ pub fn run(a: ReportArgs) -> Result<()> {
                 let g = group(r, c);
                 (!g.is_empty()).then(|| Series {
                     name: label(r),
-                    points: error_curve(&a.dir, &g),
+                    points: error_curve(&g),
                 })
             })
             .collect();
         let file = format!("error_curves_{}.svg", c.replace([':', '.'], "_"));
         line_plot(
-            &a.dir.join(&file),
+            &out.join(&file),
             &format!("Test error per epoch (disturb {c})"),
             "epoch",
             "test error",
@@ -352,7 +365,7 @@ pub fn run(a: ReportArgs) -> Result<()> {
             })
             .collect();
         line_plot(
-            &a.dir.join("accuracy_vs_disturbance.svg"),
+            &out.join("accuracy_vs_disturbance.svg"),
             "Test accuracy against disturbance width",
             "width",
             "test accuracy",
@@ -388,7 +401,7 @@ pub fn run(a: ReportArgs) -> Result<()> {
     let mut all = pts.clone();
     all.sort_by(|x, y| x.0.total_cmp(&y.0));
     line_plot(
-        &a.dir.join("tradeoff.svg"),
+        &out.join("tradeoff.svg"),
         "Accuracy against RRAM energy",
         "Conv+FC energy per image per iteration (uJ)",
         "mean test accuracy",
@@ -404,7 +417,7 @@ pub fn run(a: ReportArgs) -> Result<()> {
         ],
     )?;
     writeln!(md, "![accuracy against energy](tradeoff.svg)")?;
-    write_atomic(&a.dir.join("report.md"), md.as_bytes())?;
+    write_atomic(&out.join("report.md"), md.as_bytes())?;
     println!("{md}");
     Ok(())
 }
