@@ -360,6 +360,12 @@ impl RunConfig {
         let partial: toml::Table = text
             .parse()
             .map_err(|e: toml::de::Error| Error::invalid("config", one_line(&e.to_string())))?;
+        Self::from_table(partial)
+    }
+
+    /// A config from the keys it sets; missing keys take the model's defaults (so settings
+    /// written before a key existed still load, as the run had it).
+    pub fn from_table(partial: toml::Table) -> Result<Self> {
         let model = match partial.get("model").and_then(|v| v.as_str()) {
             Some(m) => ModelKind::parse(m)?,
             None => RunConfig::default().model,

@@ -27,9 +27,19 @@ pub const VERSION: &str = concat!(
 pub struct Entry {
     pub name: String,
     pub dir: String,
+    #[serde(deserialize_with = "config_with_defaults")]
     pub config: RunConfig,
     pub summary: Summary,
     pub version: String,
+}
+
+/// An index line written before a setting existed lacks its key: it takes its default, as in a
+/// config file (`RunConfig::from_table`), instead of the whole line being unreadable.
+fn config_with_defaults<'de, D: serde::Deserializer<'de>>(
+    d: D,
+) -> std::result::Result<RunConfig, D::Error> {
+    let keys = toml::Table::deserialize(d)?;
+    RunConfig::from_table(keys).map_err(serde::de::Error::custom)
 }
 
 /// Append `e` to the index at `path` as one line.
@@ -71,4 +81,48 @@ pub fn read(path: &Path) -> Result<Vec<Entry>> {
         }
     }
     Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn index_lines_from_before_a_setting_existed_load_with_its_default() {
+        let mut config = RunConfig::defaults_for(crate::config::ModelKind::Resnet20);
+        config.epochs = 8;
+        let e = Entry {
+            name: "old".into(),
+            dir: "runs/old".into(),
+            config,
+            summary: Summary {
+                model: "resnet20".into(),
+                bits: "4,4,4,4".into(),
+                test_accuracy: 0.435,
+                best_test_accuracy: 0.435,
+                diverged: false,
+                stalled: false,
+                epochs: 8,
+                images_per_second: 62.0,
+                train_seconds: 1302.0,
+                energy_uj: None,
+                energy_counts: None,
+            },
+            version: VERSION.into(),
+        };
+        let mut line: serde_json::Value = serde_json::to_value(&e).unwrap();
+        for key in ["logit_columns", "warmup_epochs", "centre_adc", "g_scale"] {
+            assert!(
+                line["config"]
+                    .as_object_mut()
+                    .unwrap()
+                    .remove(key)
+                    .is_some()
+            );
+        }
+        let tmp = tempfile::tempdir().unwrap();
+        let path = tmp.path().join(INDEX);
+        std::fs::write(&path, format!("{line}\n")).unwrap();
+        assert_eq!(read(&path).unwrap(), vec![e]);
+    }
 }
