@@ -291,8 +291,7 @@ impl TiledMatrix {
         // A centred ADC (a 1-bit comparator, or any ADC with `centre_adc`) reads each column of
         // each array around its own running reference; the bias threshold is split evenly over
         // the column's row blocks. Only a comparator reads ±1 with its own window.
-        let centred = centre;
-        let comparator = centred.is_some() && co_bits == Bits::K(1);
+        let comparator = centre.is_some() && co_bits == Bits::K(1);
         let share = 1.0 / nrb as f32;
         // The ADC range of array `t` for this batch (training: from the batch, also updating the
         // running range and the straight-through mask; evaluation: the running range), and the
@@ -305,7 +304,7 @@ impl TiledMatrix {
             if co_bits.is_fp32() {
                 return 0.0;
             }
-            if let Some(bias) = centred {
+            if let Some(bias) = centre {
                 let b = if bias.is_empty() { bias } else { &bias[c0..c1] };
                 let run = &mut centres[rb * cols + c0..rb * cols + c1];
                 output::centre_rows(part, p, run, b, share, train, refresh);
