@@ -46,8 +46,9 @@ pub struct TiledMatrix {
     pub w_eff_valid: bool,
     /// Running ADC range per array in the forward direction (evaluation), row-block-major.
     pub fwd_range: Vec<f32>,
-    /// Running comparator reference per array row block and column (1-bit ADCs read as
-    /// centred comparators, `quant::output::Comparator`), row-block-major; NaN = none yet.
+    /// Running reference per array row block and column of a centred read (1-bit ADCs read as
+    /// centred comparators, `quant::output::Comparator`, and any ADC with `centre_adc`),
+    /// row-block-major; NaN = none yet.
     pub fwd_centre: Vec<f32>,
     /// Work buffers reused from step to step (fresh ones of this size cost a page fault per
     /// 4 KiB): the backward read's two error phases and their products; the forward's per-array
