@@ -125,6 +125,8 @@ struct Row {
     bits: String,
     /// The other settings in which this sweep's runs differ (e.g. `g_scale=vector`), or "".
     variant: String,
+    /// Those of them that this row sets away from the model's defaults (the plots' legend).
+    changed: String,
 }
 
 /// Settings that never make a row of their own: those the row already names (the dataset follows
@@ -181,15 +183,22 @@ fn rows_of(entries: &[Entry]) -> (Vec<Row>, bool) {
     let rows = entries
         .iter()
         .zip(&flats)
-        .map(|(e, f)| Row {
-            model: e.config.model.as_str().to_string(),
-            hardware: e.config.hardware.as_str().to_string(),
-            bits: e.config.bits.to_string(),
-            variant: keys
-                .iter()
-                .map(|k| format!("{k}={}", f.get(*k).map_or("–", String::as_str)))
-                .collect::<Vec<_>>()
-                .join(", "),
+        .map(|(e, f)| {
+            let defaults = flat(&RunConfig::defaults_for(e.config.model));
+            let pairs = |only_changed: bool| {
+                keys.iter()
+                    .filter(|k| !only_changed || f.get(**k) != defaults.get(**k))
+                    .map(|k| format!("{k}={}", f.get(*k).map_or("–", String::as_str)))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            };
+            Row {
+                model: e.config.model.as_str().to_string(),
+                hardware: e.config.hardware.as_str().to_string(),
+                bits: e.config.bits.to_string(),
+                variant: pairs(false),
+                changed: pairs(true),
+            }
         })
         .collect();
     (rows, !keys.is_empty())
@@ -233,12 +242,11 @@ pub fn run(a: ReportArgs) -> Result<()> {
             .map(|(e, _)| e)
             .collect()
     };
+    // the legend names only the settings a row changes from the defaults
     let label = |r: &Row| {
-        if variants {
-            format!("{} {} {}", r.hardware, r.bits, r.variant)
-        } else {
-            format!("{} {}", r.hardware, r.bits)
-        }
+        format!("{} {} {}", r.hardware, r.bits, r.changed)
+            .trim_end()
+            .to_string()
     };
     let mut md = format!(
         "# Report: {}\n\n{} finished runs (index `{INDEX}`).\n\n## Table I: test accuracy\n\nMean ± sample sd over seeds of the final test accuracy; runs that diverged (loss NaN) or stalled (below twice chance after `stall_epochs`) are counted apart.\n\n",

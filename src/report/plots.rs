@@ -94,7 +94,11 @@ fn span(vals: impl Iterator<Item = f64>) -> (f64, f64) {
     (lo - pad, hi + pad)
 }
 
-/// Lines with markers, one per series, with a legend.
+/// Height of one legend line below a line plot, in pixels.
+const LEGEND_LINE: i32 = 18;
+
+/// Lines with markers, one per series, with a legend below the plot (inside it, a legend of
+/// long labels hid the very curves it named).
 pub fn line_plot(
     path: &Path,
     title: &str,
@@ -104,8 +108,11 @@ pub fn line_plot(
 ) -> Result<()> {
     let mut svg = String::new();
     {
-        let root = SVGBackend::with_string(&mut svg, (720, 480)).into_drawing_area();
-        root.fill(&WHITE).map_err(|e| plot_err(path, e))?;
+        let legend_h = 12 + LEGEND_LINE * series.len() as i32;
+        let full =
+            SVGBackend::with_string(&mut svg, (720, 480 + legend_h as u32)).into_drawing_area();
+        full.fill(&WHITE).map_err(|e| plot_err(path, e))?;
+        let (root, legend) = full.split_vertically(480);
         let xs = span(series.iter().flat_map(|s| s.points.iter().map(|p| p.0)));
         let ys = span(series.iter().flat_map(|s| s.points.iter().map(|p| p.1)));
         let mut chart = ChartBuilder::on(&root)
@@ -125,22 +132,26 @@ pub fn line_plot(
             let color = COLORS[i % COLORS.len()];
             chart
                 .draw_series(LineSeries::new(s.points.clone(), color.stroke_width(2)))
-                .map_err(|e| plot_err(path, e))?
-                .label(s.name.clone())
-                .legend(move |(x, y)| {
-                    PathElement::new(vec![(x, y), (x + 20, y)], color.stroke_width(2))
-                });
+                .map_err(|e| plot_err(path, e))?;
             chart
                 .draw_series(s.points.iter().map(|&p| Circle::new(p, 3, color.filled())))
                 .map_err(|e| plot_err(path, e))?;
+            let y = 6 + LEGEND_LINE * i as i32 + LEGEND_LINE / 2;
+            legend
+                .draw(&PathElement::new(
+                    vec![(72, y), (96, y)],
+                    color.stroke_width(2),
+                ))
+                .map_err(|e| plot_err(path, e))?;
+            legend
+                .draw(&Text::new(
+                    s.name.clone(),
+                    (104, y - 7),
+                    ("sans-serif", 13).into_font(),
+                ))
+                .map_err(|e| plot_err(path, e))?;
         }
-        chart
-            .configure_series_labels()
-            .background_style(WHITE.mix(0.8))
-            .border_style(BLACK)
-            .draw()
-            .map_err(|e| plot_err(path, e))?;
-        root.present().map_err(|e| plot_err(path, e))?;
+        full.present().map_err(|e| plot_err(path, e))?;
     }
     save(path, &svg)
 }
