@@ -236,6 +236,62 @@ fn killed_and_resumed_with_centred_comparators_equals_uninterrupted() {
     ]);
 }
 
+#[test]
+fn killed_and_resumed_with_centred_adcs_and_warmup_equals_uninterrupted() {
+    // centred 2-bit ADCs keep their references in the checkpoint; warm-up follows the step
+    killed_and_resumed(&[
+        "--bits",
+        "2,2,2,2",
+        "--centre-adc",
+        "--warmup-epochs",
+        "1.5",
+        "--stall-epochs",
+        "0",
+    ]);
+}
+
+#[test]
+fn warmup_scales_the_rate_of_the_first_steps() {
+    // 640 images at batch 64: 10 steps per epoch, 1.5 warm-up epochs = 15 steps. The metrics'
+    // lr is that of each epoch's last step: 0.03·10/15 after epoch 1, 0.03 after epoch 2.
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("w");
+    train(
+        &dir,
+        &[
+            "--train-limit",
+            "640",
+            "--test-limit",
+            "100",
+            "--epochs",
+            "2",
+            "--schedule",
+            "constant",
+            "--lr",
+            "0.03",
+            "--warmup-epochs",
+            "1.5",
+            "--threads",
+            "1",
+            "--stall-epochs",
+            "0",
+        ],
+    );
+    let m = metrics(&dir);
+    assert!(
+        (m[0]["lr"].as_f64().unwrap() - 0.02).abs() < 1e-7,
+        "{}",
+        m[0]
+    );
+    assert!(
+        (m[1]["lr"].as_f64().unwrap() - 0.03).abs() < 1e-7,
+        "{}",
+        m[1]
+    );
+    let cfg = rram::config::RunConfig::load(&dir.join("config.toml")).unwrap();
+    assert_eq!(cfg.warmup_epochs, 1.5);
+}
+
 fn killed_and_resumed(extra: &[&str]) {
     let tmp = tempfile::tempdir().unwrap();
     let mut args = vec![
