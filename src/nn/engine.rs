@@ -61,8 +61,9 @@ pub struct MatrixCore {
     /// How a 1-bit ADC reads (`quant::output`): with `Centered`, each column's running
     /// comparator reference is kept in `co_centre` and the bias is the comparator's threshold.
     pub comparator: Comparator,
-    /// Read a multi-bit ADC around the column's reference too (`RunConfig::centre_adc`).
-    pub centre_adc: bool,
+    /// Read a multi-bit ADC around the column's reference too (`RunConfig::centre_adc`); set
+    /// through `set_centre_adc`, which also gives the layer its references.
+    centre_adc: bool,
     pub co_centre: Vec<f32>,
     /// The model's last matrix layer, whose outputs are the logits: its α, the softmax's
     /// temperature, is learned even behind a centred comparator (`Model::set_quant_options`).
@@ -197,11 +198,6 @@ impl MatrixCore {
         }
     }
 
-    /// A centred 1-bit ADC: reads ±1 with its own straight-through window.
-    fn comparator_read(&self) -> bool {
-        self.bits.co == Bits::K(1) && self.centered()
-    }
-
     /// The digital output scale α.
     pub fn alpha(&self) -> f32 {
         self.log_alpha[0].exp()
@@ -280,6 +276,8 @@ impl MatrixCore {
         self.refresh_w_q();
         let (rows, cols) = (self.rows, self.cols);
         let centred = self.centered();
+        // a centred 1-bit ADC reads ±1 with its own straight-through window
+        let comparator = centred && self.bits.co == Bits::K(1);
         if ctx.train {
             // momentum rule and W re-quantization: ~8 digital operations per weight
             self.counters.update.digital_ops += 8 * (rows * cols) as u64;
@@ -348,14 +346,16 @@ impl MatrixCore {
             });
             if ctx.train {
                 count_digital(&mut self.counters, rows, cols, p, self.input_grad);
-                self.co_pass = if self.comparator_read() {
+                self.co_pass = if comparator {
                     output::window_mask(&y, s)
                 } else {
                     output::pass_mask(&y, self.bits.co, s)
                 };
             }
-            let full_scale = if self.comparator_read() { 1.0 } else { s };
-            (None, Adc::new(self.bits.co, full_scale))
+            (
+                None,
+                Adc::new(self.bits.co, if comparator { 1.0 } else { s }),
+            )
         };
         // One pass per output row: the ADC (ideal engine), then y = α·co_q + b; in training also
         // keep co_q (for α's gradient) and α·raw + b (the activation's straight-through mask).

@@ -19,7 +19,7 @@ use crate::rng::{Rng, stream};
 use crate::run::run_dir::{self, RunDir, write_atomic};
 use crate::train::checkpoint::{self, Progress};
 use crate::train::optimizer::Sgd;
-use crate::train::schedule::{lr_at, warmup_steps};
+use crate::train::schedule::LrSchedule;
 use serde::{Deserialize, Serialize};
 use std::time::Instant;
 
@@ -212,8 +212,7 @@ fn train_in_pool(
     monitor.start(cfg, &data_dir, progress.epochs_done);
     let pipe = pipeline(cfg);
     let per_epoch = train.len().div_ceil(cfg.batch) as u64;
-    let total = per_epoch * cfg.epochs as u64;
-    let warmup = warmup_steps(cfg.warmup_epochs, per_epoch);
+    let lr_schedule = LrSchedule::of(cfg, per_epoch);
     let mut diverged = false;
     let mut stalled = false;
     // Twice chance: a run this far below it after `stall_epochs` has not started to learn.
@@ -257,14 +256,7 @@ fn train_in_pool(
                 break;
             }
             model.backward(out.grad, &ctx);
-            let lr = lr_at(
-                cfg.schedule,
-                cfg.lr,
-                progress.step,
-                total,
-                per_epoch,
-                warmup,
-            );
+            let lr = lr_schedule.at(progress.step);
             opt.step(&mut model.params(), lr);
             progress.step += 1;
             loss_sum += out.loss as f64 * chunk.len() as f64;
@@ -297,14 +289,7 @@ fn train_in_pool(
             "train_accuracy": correct as f64 / seen.max(1) as f64,
             "test_loss": test_loss,
             "test_accuracy": test_acc,
-            "lr": lr_at(
-                cfg.schedule,
-                cfg.lr,
-                progress.step.saturating_sub(1),
-                total,
-                per_epoch,
-                warmup,
-            ),
+            "lr": lr_schedule.at(progress.step.saturating_sub(1)),
             "seconds": secs,
             "images_per_second": seen as f64 / secs.max(1e-9),
         });
