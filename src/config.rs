@@ -190,6 +190,18 @@ pub struct RunConfig {
     /// throw every unit to one side before the data has shaped them. Default 0 (none).
     #[serde(default)]
     pub warmup_epochs: f32,
+    /// Label smoothing ε of the training loss: targets `(1 − ε)·onehot + ε/K` (Szegedy et al.
+    /// 2016). The test loss stays the plain cross-entropy. Default 0.
+    #[serde(default)]
+    pub label_smoothing: f32,
+    /// Side in pixels of a square zeroed at a random place in every augmented training image
+    /// (cutout, DeVries & Taylor 2017; CIFAR only). Default 0 (none).
+    #[serde(default)]
+    pub cutout: usize,
+    /// Evaluate each test image and its mirror image and average the two class probabilities
+    /// (test-time augmentation with the training flip; CIFAR only). Default false.
+    #[serde(default)]
+    pub test_flip: bool,
     /// Run seed: data order, initial weights, G rounding. Default 1.
     pub seed: u64,
     /// Use only the first N training images (quick runs, tests). Default: all.
@@ -241,6 +253,9 @@ impl Default for RunConfig {
             weight_decay: 5e-4,
             schedule: Schedule::Cosine,
             warmup_epochs: 0.0,
+            label_smoothing: 0.0,
+            cutout: 0,
+            test_flip: false,
             seed: 1,
             train_limit: None,
             test_limit: None,
@@ -296,6 +311,28 @@ impl RunConfig {
                     "{} must be >= 0 and less than the run's {} epochs",
                     self.warmup_epochs, self.epochs
                 ),
+            );
+        }
+        if !(0.0..1.0).contains(&self.label_smoothing) {
+            return bad(
+                "label_smoothing",
+                format!("{} must be in [0, 1)", self.label_smoothing),
+            );
+        }
+        let cifar = self.dataset == DatasetKind::Cifar10;
+        if self.cutout > 32 || (self.cutout > 0 && !cifar) {
+            return bad(
+                "cutout",
+                format!(
+                    "{} must be 0 (none) or, for cifar10's augmented images, at most 32",
+                    self.cutout
+                ),
+            );
+        }
+        if self.test_flip && !cifar {
+            return bad(
+                "test_flip",
+                "only for cifar10, whose training images are flipped (digits are not)".into(),
             );
         }
         if self.batch == 0 {
@@ -459,6 +496,11 @@ mod tests {
             "[crossbar]\ndisturb = \"uniform:-1\"",
             "[crossbar]\nfaults = \"sa0:2\"",
             "[crossbar]\ntile_rows = 0",
+            "label_smoothing = 1.0",
+            "label_smoothing = -0.1",
+            "cutout = 8",
+            "model = \"resnet20\"\ncutout = 33",
+            "test_flip = true",
         ] {
             assert!(RunConfig::from_toml(bad).is_err(), "{bad}");
         }

@@ -13,6 +13,7 @@ pub mod stream {
     pub const WRITE: u64 = 0x3217e;
     pub const READ: u64 = 0x5ead;
     pub const AUGMENT: u64 = 0xa06;
+    pub const CUTOUT: u64 = 0xc07;
 }
 
 /// SplitMix64 finaliser: a good 64-bit mix, used to derive seeds from keys.

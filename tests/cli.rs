@@ -70,6 +70,16 @@ fn bad_input_is_one_line_and_exit_2() {
         "warmup_epochs",
     );
     fails_cleanly(
+        &["train", "--label-smoothing", "1", "--out", o],
+        "label_smoothing",
+    );
+    fails_cleanly(&["train", "--cutout", "8", "--out", o], "cutout");
+    fails_cleanly(
+        &["train", "--model", "resnet20", "--cutout", "33", "--out", o],
+        "cutout",
+    );
+    fails_cleanly(&["train", "--test-flip", "--out", o], "test_flip");
+    fails_cleanly(
         &["train", "--dataset", "imagenet", "--out", o],
         "unknown dataset",
     );

@@ -10,7 +10,7 @@ use rram::nn::batch_norm::BatchNorm2d;
 use rram::nn::conv2d::Conv2dConfig;
 use rram::nn::flatten::Flatten;
 use rram::nn::linear::Linear;
-use rram::nn::loss::softmax_cross_entropy;
+use rram::nn::loss::{smoothed_cross_entropy, softmax_cross_entropy};
 use rram::nn::pool::{GlobalAvgPool, MaxPool2d};
 use rram::quant::{BitWidths, Bits};
 use rram::rng::Rng;
@@ -144,28 +144,33 @@ fn relu_flatten_avgpool_gradients() {
 
 #[test]
 fn softmax_cross_entropy_gradient() {
-    // dJ/dz = (softmax(z) − onehot)/n; check by central differences of the mean loss.
+    // dJ/dz = (softmax(z) − target)/n, plain and label-smoothed; central differences of the
+    // mean loss.
     let mut rng = Rng::new(9);
     let z = random_tensor(vec![5, 3], &mut rng, -2.0, 2.0);
     let labels = [0u8, 4, 2];
-    let out = softmax_cross_entropy(&z, &labels);
-    for i in 0..z.len() {
-        let eps = 1e-3;
-        let mut zp = z.clone();
-        zp.data[i] += eps;
-        let lp = softmax_cross_entropy(&zp, &labels).loss as f64;
-        zp.data[i] -= 2.0 * eps;
-        let lm = softmax_cross_entropy(&zp, &labels).loss as f64;
-        let num = (lp - lm) / (2.0 * eps as f64);
-        assert!(
-            (num - out.grad.data[i] as f64).abs() < 2e-3,
-            "{i}: {num} vs {}",
-            out.grad.data[i]
-        );
+    for smoothing in [0.0, 0.1, 0.3] {
+        let loss = |z: &Tensor| smoothed_cross_entropy(z, &labels, smoothing).loss as f64;
+        let out = smoothed_cross_entropy(&z, &labels, smoothing);
+        for i in 0..z.len() {
+            let eps = 1e-3;
+            let mut zp = z.clone();
+            zp.data[i] += eps;
+            let lp = loss(&zp);
+            zp.data[i] -= 2.0 * eps;
+            let lm = loss(&zp);
+            let num = (lp - lm) / (2.0 * eps as f64);
+            assert!(
+                (num - out.grad.data[i] as f64).abs() < 2e-3,
+                "ε {smoothing}, {i}: {num} vs {}",
+                out.grad.data[i]
+            );
+        }
     }
-    // hand value: equal logits over 5 classes -> loss ln 5
+    // hand value: equal logits over 5 classes -> loss ln 5, smoothed or not
     let flat = Tensor::new(vec![5, 1], vec![0.3; 5]);
     assert!((softmax_cross_entropy(&flat, &[2]).loss - 5f32.ln()).abs() < 1e-6);
+    assert!((smoothed_cross_entropy(&flat, &[2], 0.2).loss - 5f32.ln()).abs() < 1e-6);
 }
 
 #[test]

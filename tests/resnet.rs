@@ -86,3 +86,55 @@ fn ranged_activation_hand_values() {
     assert_eq!(y.data, vec![r / 3.0 * 2.0, r]);
     assert_eq!(a.buffers()[0].1[0], r);
 }
+
+/// `--test-flip` averages the class probabilities of each test image and of its mirror image,
+/// so it cannot matter which of the two the test set holds (the plain evaluation does tell
+/// them apart), and on mirror-symmetric images it is the plain evaluation.
+#[test]
+fn flip_evaluation_cannot_tell_a_test_set_from_its_mirror() {
+    use rram::config::RunConfig;
+    use rram::crossbar::Hardware;
+    use rram::data::Dataset;
+    use rram::train::trainer::{evaluate, init_model, pipeline};
+    let (c, h, w, n) = (3, 32, 32, 6);
+    let mut rng = Rng::new(11);
+    let images = random_tensor(vec![n * c * h * w], &mut rng, 0.0, 1.0).data;
+    let set = |images: Vec<f32>| Dataset {
+        images,
+        labels: (0..n as u8).collect(),
+        c,
+        h,
+        w,
+    };
+    // every row reversed (the mirror), or its left half copied onto its right (symmetric)
+    let mirror: Vec<f32> = images
+        .chunks(w)
+        .flat_map(|r| r.iter().rev().copied())
+        .collect();
+    let symmetric: Vec<f32> = images
+        .chunks(w)
+        .flat_map(|r| {
+            let left = &r[..w / 2];
+            left.iter()
+                .chain(left.iter().rev())
+                .copied()
+                .collect::<Vec<_>>()
+        })
+        .collect();
+    let (ds, mirrored, sym) = (set(images), set(mirror), set(symmetric));
+    let cfg = RunConfig {
+        hardware: Hardware::Ideal,
+        bits: BitWidths::FP32,
+        threads: 1,
+        ..RunConfig::defaults_for(ModelKind::Resnet20)
+    };
+    let mut model = init_model(&cfg, &ds);
+    let pipe = pipeline(&cfg);
+    let ctx = Ctx::eval(1);
+    let mut eval = |d: &Dataset, flip| evaluate(&mut model, d, &pipe, 4, flip, &ctx);
+    assert_eq!(eval(&ds, true), eval(&mirrored, true));
+    assert_ne!(eval(&ds, false).0, eval(&mirrored, false).0);
+    let (plain, flipped) = (eval(&sym, false), eval(&sym, true));
+    assert_eq!(plain.1, flipped.1);
+    assert!((plain.0 - flipped.0).abs() < 1e-5, "{plain:?} {flipped:?}");
+}

@@ -167,6 +167,15 @@ pub struct TrainArgs {
     /// Linear learning-rate warm-up over this many epochs, fractions allowed (default 0).
     #[arg(long, allow_hyphen_values = true)]
     pub warmup_epochs: Option<f32>,
+    /// Label smoothing ε of the training loss, in [0, 1) (default 0).
+    #[arg(long, allow_hyphen_values = true)]
+    pub label_smoothing: Option<f32>,
+    /// Cutout: zero a random N×N square of every augmented training image (cifar10; default 0).
+    #[arg(long)]
+    pub cutout: Option<usize>,
+    /// Evaluate each test image and its mirror image and average their probabilities (cifar10).
+    #[arg(long)]
+    pub test_flip: bool,
     /// Ideal engine: read propagated errors through a CO-bit ADC, as the arrays do.
     #[arg(long)]
     pub ideal_error_adc: bool,
@@ -185,7 +194,7 @@ pub struct TrainArgs {
         "weight_decay", "schedule", "warmup_epochs", "seed", "train_limit", "test_limit", "config", "out",
         "fp32_first_last", "hardware", "xbar", "disturb", "faults", "adc", "signed_input",
         "read_noise", "d2d", "co_range", "g_rounding", "g_scale", "comparator", "centre_adc", "stall_epochs",
-        "ideal_error_adc", "logit_columns",
+        "ideal_error_adc", "logit_columns", "label_smoothing", "cutout", "test_flip",
     ])]
     pub resume: Option<PathBuf>,
     /// No progress bars (epoch lines and the summary still print).

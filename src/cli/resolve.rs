@@ -134,6 +134,15 @@ pub fn train_config(a: &TrainArgs) -> Result<RunConfig> {
     if let Some(v) = a.stall_epochs {
         cfg.stall_epochs = v;
     }
+    if let Some(v) = a.label_smoothing {
+        cfg.label_smoothing = v;
+    }
+    if let Some(v) = a.cutout {
+        cfg.cutout = v;
+    }
+    if a.test_flip {
+        cfg.test_flip = true;
+    }
     if a.ideal_error_adc {
         cfg.ideal_error_adc = true;
     }

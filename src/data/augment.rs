@@ -1,6 +1,7 @@
 //! CIFAR augmentation and normalisation, seeded: 4-pixel zero padding + a random 32×32 crop +
-//! a horizontal flip with probability 1/2, drawn per (seed, epoch, sample), so a resumed run
-//! sees the same images. Normalisation is per channel, `(x − mean)/std`.
+//! a horizontal flip with probability 1/2, and optionally a cutout square, drawn per (seed,
+//! epoch, sample), so a resumed run sees the same images. Normalisation is per channel,
+//! `(x − mean)/std`.
 
 use crate::rng::{Rng, stream};
 
@@ -51,6 +52,28 @@ pub fn pad_crop_flip(img: &[f32], c: usize, h: usize, w: usize, crop: Crop) -> V
         }
     }
     out
+}
+
+/// The centre (row, column) of a sample's cutout square, uniform over the image, drawn from
+/// (seed, epoch, sample) on a stream of its own: the crops and flips stay those of a run
+/// without cutout.
+pub fn draw_cutout(seed: u64, epoch: u64, sample: u64, h: usize, w: usize) -> (usize, usize) {
+    let mut r = Rng::keyed(seed, stream::CUTOUT, &[epoch, sample]);
+    (r.below(h), r.below(w))
+}
+
+/// Cutout (DeVries & Taylor 2017): zero the `size×size` square centred at `centre` in every
+/// channel of `[c, h, w]`, clipped to the image (a centre near the edge hides less, as in the
+/// paper). Applied after normalisation, zero is the mean colour.
+pub fn cutout(img: &mut [f32], c: usize, h: usize, w: usize, size: usize, centre: (usize, usize)) {
+    let span =
+        |mid: usize, len: usize| mid.saturating_sub(size / 2)..(mid + size - size / 2).min(len);
+    let (rows, cols) = (span(centre.0, h), span(centre.1, w));
+    for ch in 0..c {
+        for y in rows.clone() {
+            img[(ch * h + y) * w..][cols.clone()].fill(0.0);
+        }
+    }
 }
 
 /// Normalise `[c, h, w]` in place.
@@ -124,6 +147,30 @@ mod tests {
             ),
             img()
         );
+    }
+
+    #[test]
+    fn cutout_zeroes_the_square_clipped_to_the_image() {
+        // 1 channel, 4×5 of ones; a 2×2 square at (1, 2) covers rows 0-1, columns 1-2
+        let mut a = vec![1.0; 20];
+        cutout(&mut a, 1, 4, 5, 2, (1, 2));
+        let zeros: Vec<usize> = (0..20).filter(|&i| a[i] == 0.0).collect();
+        assert_eq!(zeros, vec![1, 2, 6, 7]);
+        // a 3×3 square at the corner (0, 0) keeps only its inside part: rows 0-1, columns 0-1,
+        // in both channels
+        let mut b = vec![1.0; 40];
+        cutout(&mut b, 2, 4, 5, 3, (0, 0));
+        let zeros: Vec<usize> = (0..40).filter(|&i| b[i] == 0.0).collect();
+        assert_eq!(zeros, vec![0, 1, 5, 6, 20, 21, 25, 26]);
+        // size 0 changes nothing; the centres are seeded and inside the image
+        let mut c = vec![1.0; 20];
+        cutout(&mut c, 1, 4, 5, 0, (2, 2));
+        assert!(c.iter().all(|&v| v == 1.0));
+        for (seed, epoch, i) in [(1, 0, 0), (2, 5, 9), (3, 1, 7)] {
+            let (y, x) = draw_cutout(seed, epoch, i, 32, 32);
+            assert!(y < 32 && x < 32);
+            assert_eq!(draw_cutout(seed, epoch, i, 32, 32), (y, x));
+        }
     }
 
     #[test]

@@ -42,6 +42,17 @@ mod tests {
     }
 
     #[test]
+    fn mirrored_flips_every_row_and_twice_is_the_identity() {
+        let x = Tensor::new(vec![2, 1, 2, 3], (0..12).map(|v| v as f32).collect());
+        let m = mirrored(&x);
+        assert_eq!(
+            m.data,
+            vec![2.0, 1.0, 0.0, 5.0, 4.0, 3.0, 8.0, 7.0, 6.0, 11.0, 10.0, 9.0]
+        );
+        assert_eq!(mirrored(&m), x);
+    }
+
+    #[test]
     fn gather_is_channel_major() {
         let ds = Dataset {
             images: (0..2 * 2 * 4).map(|v| v as f32).collect(), // 2 images, 2 channels, 2x2
@@ -61,11 +72,13 @@ mod tests {
 }
 
 /// How a split becomes batches: CIFAR training images are padded, cropped and flipped
-/// (`augment`); images are normalised per channel when the network's input is not quantized.
+/// (`augment`), and lose a `cutout`-sized square when that is > 0; images are normalised per
+/// channel when the network's input is not quantized.
 #[derive(Clone, Copy, Debug)]
 pub struct Pipeline {
     pub augment: bool,
     pub normalize: Option<([f32; 3], [f32; 3])>,
+    pub cutout: usize,
     pub seed: u64,
 }
 
@@ -75,6 +88,7 @@ impl Pipeline {
         Pipeline {
             augment: false,
             normalize: None,
+            cutout: 0,
             seed,
         }
     }
@@ -100,6 +114,10 @@ impl Pipeline {
             if let Some((mean, std)) = &self.normalize {
                 super::augment::normalize(&mut img, &mean[..c], &std[..c]);
             }
+            if augment && self.cutout > 0 {
+                let centre = super::augment::draw_cutout(self.seed, epoch, i as u64, h, w);
+                super::augment::cutout(&mut img, c, h, w, self.cutout, centre);
+            }
             for ch in 0..c {
                 x[(ch * b + j) * hw..][..hw].copy_from_slice(&img[ch * hw..][..hw]);
             }
@@ -107,4 +125,16 @@ impl Pipeline {
         let labels = idx.iter().map(|&i| ds.labels[i as usize]).collect();
         (Tensor::new(vec![c, b, h, w], x), labels)
     }
+}
+
+/// A `[c, b, h, w]` batch mirrored left to right (the flipped view of test-time augmentation).
+pub fn mirrored(x: &Tensor) -> Tensor {
+    let w = x.dim(3);
+    let mut out = x.clone();
+    for (o, row) in out.data.chunks_mut(w).zip(x.data.chunks(w)) {
+        o.iter_mut()
+            .zip(row.iter().rev())
+            .for_each(|(o, v)| *o = *v);
+    }
+    out
 }

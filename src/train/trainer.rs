@@ -14,7 +14,9 @@ use crate::energy::preset::EnergyPreset;
 use crate::error::{Error, Result};
 use crate::models::Model;
 use crate::nn::Ctx;
-use crate::nn::loss::{count_correct, softmax_cross_entropy};
+use crate::nn::loss::{
+    mean_probabilities, probability_loss, smoothed_cross_entropy, softmax, softmax_cross_entropy,
+};
 use crate::rng::{Rng, stream};
 use crate::run::run_dir::{self, RunDir, write_atomic};
 use crate::train::checkpoint::{self, Progress};
@@ -104,6 +106,7 @@ pub fn pipeline(cfg: &RunConfig) -> Pipeline {
     Pipeline {
         augment: cifar,
         normalize: (cifar && cfg.bits.a.is_fp32()).then_some((CIFAR_MEAN, CIFAR_STD)),
+        cutout: cfg.cutout,
         seed: cfg.seed,
     }
 }
@@ -150,27 +153,33 @@ pub fn refresh_references(
 }
 
 /// Test loss and accuracy. `step` is the training step the model has reached (arrays that must
-/// be reprogrammed with the latest weights key their write noise by it).
+/// be reprogrammed with the latest weights key their write noise by it). With `flip`, each image
+/// and its mirror image are read and their class probabilities averaged.
 pub fn evaluate(
     model: &mut Model,
     ds: &Dataset,
     pipe: &Pipeline,
     batch: usize,
-    seed: u64,
-    step: u64,
+    flip: bool,
+    ctx: &Ctx,
 ) -> (f64, f64) {
-    let ctx = Ctx {
-        step,
-        ..Ctx::eval(seed)
-    };
     let (mut correct, mut loss) = (0usize, 0f64);
     let idx: Vec<u32> = (0..ds.len() as u32).collect();
     for chunk in idx.chunks(batch) {
         let (x, labels) = pipe.batch(ds, chunk, 0, false);
-        let logits = model.forward(x, &ctx);
-        let out = softmax_cross_entropy(&logits, &labels);
-        loss += out.loss as f64 * chunk.len() as f64;
-        correct += count_correct(&logits, &labels);
+        let (l, c) = if flip {
+            let mirror = batcher::mirrored(&x);
+            let views = [
+                softmax(&model.forward(x, ctx)),
+                softmax(&model.forward(mirror, ctx)),
+            ];
+            probability_loss(&mean_probabilities(&views), &labels)
+        } else {
+            let out = softmax_cross_entropy(&model.forward(x, ctx), &labels);
+            (out.loss, out.correct)
+        };
+        loss += l as f64 * chunk.len() as f64;
+        correct += c;
     }
     let n = ds.len().max(1) as f64;
     (loss / n, correct as f64 / n)
@@ -250,7 +259,7 @@ fn train_in_pool(
             let ctx = Ctx::train(progress.step, cfg.seed);
             let (x, labels) = pipe.batch(&train, chunk, epoch as u64, true);
             let logits = model.forward(x, &ctx);
-            let out = softmax_cross_entropy(&logits, &labels);
+            let out = smoothed_cross_entropy(&logits, &labels, cfg.label_smoothing);
             if !out.loss.is_finite() {
                 diverged = true;
                 break;
@@ -270,13 +279,17 @@ fn train_in_pool(
         if model.has_centred_comparators() {
             refresh_references(&mut model, &train, &pipe, cfg, progress.step);
         }
+        let eval_ctx = Ctx {
+            step: progress.step,
+            ..Ctx::eval(cfg.seed)
+        };
         let (test_loss, test_acc) = evaluate(
             &mut model,
             &test,
             &pipe,
             cfg.eval_batch,
-            cfg.seed,
-            progress.step,
+            cfg.test_flip,
+            &eval_ctx,
         );
         last_acc = test_acc;
         if diverged {
