@@ -15,6 +15,7 @@ there).
 
     python3 -m venv /tmp/tv && /tmp/tv/bin/pip install torch numpy pillow
     /tmp/tv/bin/python scripts/torch_reference.py --n 10000 --epochs 8 --batch 64 --lr 0.05
+    (--label-smoothing EPS, --cutout N, --test-flip: as rram's flags of the same names)
 
 Prints one JSON object per epoch, like rram's metrics.jsonl.
 """
@@ -64,8 +65,10 @@ def prep(x):
     return torch.tensor(((x.astype(np.float32) / 255 - MEAN) / STD).transpose(0, 3, 1, 2))
 
 
-def augment(x):
-    """4-pixel zero padding (black in pixel space), random 32x32 crop, flip with p = 1/2."""
+def augment(x, cutout=0):
+    """4-pixel zero padding (black in pixel space), random 32x32 crop, flip with p = 1/2, and
+    (rram's --cutout) a cutout x cutout square set to 0 (the mean colour) around a uniform
+    centre, clipped to the image."""
     n = x.shape[0]
     pad = torch.tensor(-MEAN / STD).view(1, 3, 1, 1).repeat(n, 1, 40, 40)
     pad[:, :, 4:36, 4:36] = x
@@ -74,6 +77,12 @@ def augment(x):
     for i in range(n):
         c = pad[i, :, dy[i]:dy[i] + 32, dx[i]:dx[i] + 32]
         out[i] = c.flip(2) if flip[i] else c
+    if cutout:
+        cy, cx = np.random.randint(0, 32, n), np.random.randint(0, 32, n)
+        for i in range(n):
+            y0, x0 = max(cy[i] - cutout // 2, 0), max(cx[i] - cutout // 2, 0)
+            y1, x1 = min(cy[i] + cutout - cutout // 2, 32), min(cx[i] + cutout - cutout // 2, 32)
+            out[i, :, y0:y1, x0:x1] = 0
     return out
 
 
@@ -131,6 +140,9 @@ def main():
     p.add_argument("--wd", type=float, default=5e-4)
     p.add_argument("--seed", type=int, default=1)
     p.add_argument("--threads", type=int, default=2)
+    p.add_argument("--label-smoothing", type=float, default=0.0)
+    p.add_argument("--cutout", type=int, default=0)
+    p.add_argument("--test-flip", action="store_true", help="average the probabilities of each test image and its mirror")
     a = p.parse_args()
     torch.manual_seed(a.seed)
     np.random.seed(a.seed)
@@ -153,11 +165,11 @@ def main():
         loss_sum, correct, t_epoch = 0.0, 0, time.time()
         for i in range(0, a.n, a.batch):
             idx = perm[i : i + a.batch]
-            x, y = augment(xtr[idx]), ytr[idx]
+            x, y = augment(xtr[idx], a.cutout), ytr[idx]
             for g in opt.param_groups:
                 g["lr"] = a.lr * 0.5 * (1 + math.cos(math.pi * step / total))
             out = net(x)
-            loss = F.cross_entropy(out, y)
+            loss = F.cross_entropy(out, y, label_smoothing=a.label_smoothing)
             opt.zero_grad()
             loss.backward()
             opt.step()
@@ -166,9 +178,13 @@ def main():
             correct += (out.argmax(1) == y).sum().item()
         seconds = time.time() - t_epoch
         net.eval()
+        def predict(x):
+            p = F.softmax(net(x), 1)
+            return p + F.softmax(net(x.flip(3)), 1) if a.test_flip else p
+
         with torch.no_grad():
             right = sum(
-                (net(xte[j : j + 500]).argmax(1) == yte[j : j + 500]).sum().item()
+                (predict(xte[j : j + 500]).argmax(1) == yte[j : j + 500]).sum().item()
                 for j in range(0, len(xte), 500)
             )
         net.train()

@@ -23,6 +23,18 @@ fn argmax(logits: &Tensor, i: usize) -> usize {
     best
 }
 
+/// Sample `i`'s largest logit and Σ_c exp(z_c − max): its softmax without overflow.
+fn max_and_exp_sum(logits: &Tensor, i: usize) -> (f32, f64) {
+    let (k, n) = (logits.dim(0), logits.dim(1));
+    let max = (0..k)
+        .map(|c| logits.data[c * n + i])
+        .fold(f32::NEG_INFINITY, f32::max);
+    let sum = (0..k)
+        .map(|c| ((logits.data[c * n + i] - max) as f64).exp())
+        .sum();
+    (max, sum)
+}
+
 /// Correct predictions without computing the loss (evaluation).
 pub fn count_correct(logits: &Tensor, labels: &[u8]) -> usize {
     (0..logits.dim(1))
@@ -45,12 +57,7 @@ pub fn smoothed_cross_entropy(logits: &Tensor, labels: &[u8], eps: f32) -> LossO
     let mut loss = 0f64;
     let mut correct = 0;
     for i in 0..n {
-        let max = (0..k)
-            .map(|c| logits.data[c * n + i])
-            .fold(f32::NEG_INFINITY, f32::max);
-        let sum: f64 = (0..k)
-            .map(|c| ((logits.data[c * n + i] - max) as f64).exp())
-            .sum();
+        let (max, sum) = max_and_exp_sum(logits, i);
         let y = labels[i] as usize;
         let target = |c: usize| off + if c == y { 1.0 - eps } else { 0.0 };
         // −Σ t_c·ln p_c with Σ t_c = 1: ln Σ exp − Σ t_c·(z_c − max)
@@ -78,12 +85,7 @@ pub fn softmax(logits: &Tensor) -> Tensor {
     let (k, n) = (logits.dim(0), logits.dim(1));
     let mut p = vec![0.0; k * n];
     for i in 0..n {
-        let max = (0..k)
-            .map(|c| logits.data[c * n + i])
-            .fold(f32::NEG_INFINITY, f32::max);
-        let sum: f64 = (0..k)
-            .map(|c| ((logits.data[c * n + i] - max) as f64).exp())
-            .sum();
+        let (max, sum) = max_and_exp_sum(logits, i);
         for c in 0..k {
             p[c * n + i] = (((logits.data[c * n + i] - max) as f64).exp() / sum) as f32;
         }
