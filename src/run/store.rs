@@ -111,7 +111,15 @@ mod tests {
             version: VERSION.into(),
         };
         let mut line: serde_json::Value = serde_json::to_value(&e).unwrap();
-        for key in ["logit_columns", "warmup_epochs", "centre_adc", "g_scale"] {
+        for key in [
+            "logit_columns",
+            "warmup_epochs",
+            "centre_adc",
+            "g_scale",
+            "label_smoothing",
+            "cutout",
+            "test_flip",
+        ] {
             assert!(
                 line["config"]
                     .as_object_mut()
