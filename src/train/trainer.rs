@@ -152,9 +152,10 @@ pub fn refresh_references(
     model.forward(x, &Ctx::references(cfg.seed, step));
 }
 
-/// Test loss and accuracy. `step` is the training step the model has reached (arrays that must
-/// be reprogrammed with the latest weights key their write noise by it). With `flip`, each image
-/// and its mirror image are read and their class probabilities averaged.
+/// Test loss and accuracy. `ctx` is an evaluation context holding the training step the model
+/// has reached (arrays that must be reprogrammed with the latest weights key their write noise by
+/// it). With `flip`, each image and its mirror image are read and their class probabilities
+/// averaged.
 pub fn evaluate(
     model: &mut Model,
     ds: &Dataset,
