@@ -60,11 +60,14 @@ pub fn smoothed_cross_entropy(logits: &Tensor, labels: &[u8], eps: f32) -> LossO
         let (max, sum) = max_and_exp_sum(logits, i);
         let y = labels[i] as usize;
         let target = |c: usize| off + if c == y { 1.0 - eps } else { 0.0 };
-        // −Σ t_c·ln p_c with Σ t_c = 1: ln Σ exp − Σ t_c·(z_c − max)
-        loss += sum.ln()
-            - (0..k)
-                .map(|c| target(c) * (logits.data[c * n + i] - max) as f64)
-                .sum::<f64>();
+        // −Σ t_c·ln p_c with Σ t_c = 1 is ln Σ exp − Σ t_c·(z_c − max); the plain loss keeps
+        // its one term
+        let zy = (logits.data[y * n + i] - max) as f64;
+        loss += sum.ln() - zy;
+        if eps > 0.0 {
+            let all: f64 = (0..k).map(|c| (logits.data[c * n + i] - max) as f64).sum();
+            loss += eps * zy - off * all;
+        }
         for c in 0..k {
             let p = ((logits.data[c * n + i] - max) as f64).exp() / sum;
             grad[c * n + i] = ((p - target(c)) / n as f64) as f32;
