@@ -79,23 +79,67 @@ pub fn matmul_into(
     if m == 0 || n == 0 {
         return;
     }
-    assert!(ldc >= n, "gemm: ldc {ldc} < n {n}");
-    assert!((m - 1) * ldc + n <= c.len(), "gemm: block c out of bounds");
     if k == 0 {
+        assert!(
+            ldc >= n && (m - 1) * ldc + n <= c.len(),
+            "gemm: block c out of bounds"
+        );
         if !accumulate {
             c.chunks_mut(ldc).take(m).for_each(|r| r[..n].fill(0.0));
         }
         return;
     }
-    let last = |v: &View<'_>, r: usize, cc: usize| (r - 1) * v.rs + (cc - 1) * v.cs;
-    assert!(last(&a, m, k) < a.data.len(), "gemm: view a out of bounds");
-    assert!(last(&b, k, n) < b.data.len(), "gemm: view b out of bounds");
+    check_bounds(c, ldc, &a, &b, m, n, k);
     let threads = rayon::current_num_threads();
     let par = if threads > 1 && m * n * k >= PARALLEL_MIN_MACS {
         Parallelism::Rayon(threads)
     } else {
         Parallelism::None
     };
+    gemm_checked(c, ldc, a, b, m, n, k, accumulate, par);
+}
+
+/// `matmul_into` on the calling thread alone: for callers that run blocks in parallel
+/// themselves. Same values as the threaded product (gemm never splits the reduction).
+#[allow(clippy::too_many_arguments)]
+pub fn matmul_into_serial(
+    c: &mut [f32],
+    ldc: usize,
+    a: View<'_>,
+    b: View<'_>,
+    m: usize,
+    n: usize,
+    k: usize,
+    accumulate: bool,
+) {
+    if m == 0 || n == 0 || k == 0 {
+        return matmul_into(c, ldc, a, b, m, n, k, accumulate);
+    }
+    check_bounds(c, ldc, &a, &b, m, n, k);
+    gemm_checked(c, ldc, a, b, m, n, k, accumulate, Parallelism::None);
+}
+
+fn check_bounds(c: &[f32], ldc: usize, a: &View<'_>, b: &View<'_>, m: usize, n: usize, k: usize) {
+    assert!(ldc >= n, "gemm: ldc {ldc} < n {n}");
+    assert!((m - 1) * ldc + n <= c.len(), "gemm: block c out of bounds");
+    let last = |v: &View<'_>, r: usize, cc: usize| (r - 1) * v.rs + (cc - 1) * v.cs;
+    assert!(last(a, m, k) < a.data.len(), "gemm: view a out of bounds");
+    assert!(last(b, k, n) < b.data.len(), "gemm: view b out of bounds");
+}
+
+/// The gemm call itself, for views `check_bounds` has passed (m, n, k > 0).
+#[allow(clippy::too_many_arguments)]
+fn gemm_checked(
+    c: &mut [f32],
+    ldc: usize,
+    a: View<'_>,
+    b: View<'_>,
+    m: usize,
+    n: usize,
+    k: usize,
+    accumulate: bool,
+    par: Parallelism,
+) {
     // SAFETY: the asserts bound every index the strides reach; `c` is a unique borrow.
     unsafe {
         gemm::gemm(
@@ -177,31 +221,57 @@ pub fn matmul(
 }
 
 /// Sums `dW = Σ_b g_b · x_bᵀ` (`[cols, rows]`) over blocks of columns, the weight gradient of a
-/// matrix layer. It is accumulated as its transpose, `x_b · g_bᵀ` (`[rows, cols]`): gemm then
-/// repacks the narrow `g_b` (`cols × pc`) where the direct form repacks `x_b` (`rows × pc`), 9×
-/// more values for a 3×3 conv — that packing was a quarter of a ResNet-20 training step.
+/// matrix layer. Each block's product is formed on its own (`block_product`, which callers may
+/// run in parallel) and the products are added in block order, so the sum is the same whichever
+/// thread formed which block and however many threads there are. It is accumulated as its
+/// transpose, `x_b · g_bᵀ` (`[rows, cols]`): gemm then repacks the narrow `g_b` (`cols × pc`)
+/// where the direct form repacks `x_b` (`rows × pc`), 9× more values for a 3×3 conv — that
+/// packing was a quarter of a ResNet-20 training step.
 pub struct WeightGrad {
     dwt: Vec<f32>,
+    scratch: Vec<f32>,
     rows: usize,
     cols: usize,
-    started: bool,
 }
 
 impl WeightGrad {
     pub fn new(rows: usize, cols: usize) -> Self {
         WeightGrad {
             dwt: vec![0.0; rows * cols],
+            scratch: Vec::new(),
             rows,
             cols,
-            started: false,
         }
     }
 
-    /// Adds `g · xᵀ` for one block: `x` is `rows × pc`, `g` is `cols × pc`.
+    /// One block's `x · gᵀ` (`[rows, cols]`) into `out`, on the calling thread: `x` is
+    /// `rows × pc`, `g` is `cols × pc`.
+    pub fn block_product(
+        x: View<'_>,
+        g: View<'_>,
+        rows: usize,
+        cols: usize,
+        pc: usize,
+        out: &mut Vec<f32>,
+    ) {
+        out.resize(rows * cols, 0.0);
+        matmul_into_serial(out, cols, x, g.t(), rows, cols, pc, false);
+    }
+
+    /// Adds the next block's product (from `block_product`).
+    pub fn add_product(&mut self, product: &[f32]) {
+        assert_eq!(product.len(), self.dwt.len(), "weight gradient block size");
+        self.dwt.iter_mut().zip(product).for_each(|(d, &p)| *d += p);
+    }
+
+    /// Adds `g · xᵀ` for the next block: `x` is `rows × pc`, `g` is `cols × pc`.
     pub fn add(&mut self, x: View<'_>, g: View<'_>, pc: usize) {
-        let (rows, cols) = (self.rows, self.cols);
-        matmul_view(&mut self.dwt, x, g.t(), rows, cols, pc, self.started);
-        self.started = true;
+        let mut p = std::mem::take(&mut self.scratch);
+        p.resize(self.rows * self.cols, 0.0);
+        // threaded here (one block at a time); the values equal `block_product`'s
+        matmul_view(&mut p, x, g.t(), self.rows, self.cols, pc, false);
+        self.add_product(&p);
+        self.scratch = p;
     }
 
     /// Writes the sum into `dw` (`[cols, rows]`, overwritten; zeros when no block was added).

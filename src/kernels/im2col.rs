@@ -45,54 +45,76 @@ pub fn im2col(x: &[f32], g: &ConvGeom, col: &mut [f32]) {
 }
 
 /// The columns of samples `samples` only: `col` is `rows × (samples.len()·h_out·w_out)`, what
-/// `im2col` puts in those columns.
+/// `im2col` puts in those columns. Rows run in parallel.
 pub fn im2col_samples(x: &[f32], g: &ConvGeom, samples: Range<usize>, col: &mut [f32]) {
-    let (ho, wo) = (g.h_out(), g.w_out());
+    let p = check_block(x, g, &samples, col);
+    if p == 0 {
+        return;
+    }
+    col.par_chunks_mut(p)
+        .enumerate()
+        .for_each(|(r, row)| im2col_row(x, g, &samples, r, row));
+}
+
+/// `im2col_samples` on the calling thread alone: for callers that run blocks in parallel.
+pub fn im2col_block(x: &[f32], g: &ConvGeom, samples: Range<usize>, col: &mut [f32]) {
+    let p = check_block(x, g, &samples, col);
+    if p == 0 {
+        return;
+    }
+    for (r, row) in col.chunks_mut(p).enumerate() {
+        im2col_row(x, g, &samples, r, row);
+    }
+}
+
+/// Checks a block's sizes; returns its column count.
+fn check_block(x: &[f32], g: &ConvGeom, samples: &Range<usize>, col: &[f32]) -> usize {
     let p = samples.len() * g.positions();
     assert!(samples.end <= g.n);
     assert_eq!(x.len(), g.c_in * g.n * g.h_in * g.w_in);
     assert_eq!(col.len(), g.rows() * p);
-    if p == 0 {
-        return;
-    }
-    col.par_chunks_mut(p).enumerate().for_each(|(r, row)| {
-        let ci = r / (g.k_h * g.k_w);
-        let kh = (r / g.k_w) % g.k_h;
-        let kw = r % g.k_w;
-        for (j, n) in samples.clone().enumerate() {
-            let plane = &x[(ci * g.n + n) * g.h_in * g.w_in..][..g.h_in * g.w_in];
-            let out = &mut row[j * ho * wo..][..ho * wo];
-            for oh in 0..ho {
-                let ih = (oh * g.stride + kh) as isize - g.pad as isize;
-                let orow = &mut out[oh * wo..][..wo];
-                if ih < 0 || ih >= g.h_in as isize {
-                    orow.fill(0.0);
-                    continue;
+    p
+}
+
+/// Row `r` = (ci, kh, kw) of the column matrix of `samples`.
+fn im2col_row(x: &[f32], g: &ConvGeom, samples: &Range<usize>, r: usize, row: &mut [f32]) {
+    let (ho, wo) = (g.h_out(), g.w_out());
+    let ci = r / (g.k_h * g.k_w);
+    let kh = (r / g.k_w) % g.k_h;
+    let kw = r % g.k_w;
+    for (j, n) in samples.clone().enumerate() {
+        let plane = &x[(ci * g.n + n) * g.h_in * g.w_in..][..g.h_in * g.w_in];
+        let out = &mut row[j * ho * wo..][..ho * wo];
+        for oh in 0..ho {
+            let ih = (oh * g.stride + kh) as isize - g.pad as isize;
+            let orow = &mut out[oh * wo..][..wo];
+            if ih < 0 || ih >= g.h_in as isize {
+                orow.fill(0.0);
+                continue;
+            }
+            let src = &plane[ih as usize * g.w_in..][..g.w_in];
+            if g.stride == 1 {
+                // Contiguous run: valid ow are those with 0 <= ow + kw - pad < w_in.
+                let lo = g.pad.saturating_sub(kw).min(wo);
+                let hi = (g.w_in + g.pad).saturating_sub(kw).min(wo).max(lo);
+                orow[..lo].fill(0.0);
+                orow[hi..].fill(0.0);
+                if hi > lo {
+                    let start = lo + kw - g.pad;
+                    orow[lo..hi].copy_from_slice(&src[start..start + (hi - lo)]);
                 }
-                let src = &plane[ih as usize * g.w_in..][..g.w_in];
-                if g.stride == 1 {
-                    // Contiguous run: valid ow are those with 0 <= ow + kw - pad < w_in.
-                    let lo = g.pad.saturating_sub(kw).min(wo);
-                    let hi = (g.w_in + g.pad).saturating_sub(kw).min(wo).max(lo);
-                    orow[..lo].fill(0.0);
-                    orow[hi..].fill(0.0);
-                    if hi > lo {
-                        let start = lo + kw - g.pad;
-                        orow[lo..hi].copy_from_slice(&src[start..start + (hi - lo)]);
-                    }
-                } else {
-                    for (ow, o) in orow.iter_mut().enumerate() {
-                        let iw = (ow * g.stride + kw) as isize - g.pad as isize;
-                        *o = if iw < 0 || iw >= g.w_in as isize {
-                            0.0
-                        } else {
-                            src[iw as usize]
-                        };
-                    }
+            } else {
+                for (ow, o) in orow.iter_mut().enumerate() {
+                    let iw = (ow * g.stride + kw) as isize - g.pad as isize;
+                    *o = if iw < 0 || iw >= g.w_in as isize {
+                        0.0
+                    } else {
+                        src[iw as usize]
+                    };
                 }
             }
         }
-    });
+    }
 }
 
 /// Accumulate `col` back into `dx` (`[c_in, n, h_in, w_in]`, overwritten): the adjoint of im2col.
@@ -103,59 +125,76 @@ pub fn col2im(col: &[f32], g: &ConvGeom, dx: &mut [f32]) {
 /// `col2im` for the columns of samples `samples` (`col` as `im2col_samples` fills it): those
 /// samples' pixels of `dx` are overwritten, the others left alone.
 pub fn col2im_samples(col: &[f32], g: &ConvGeom, samples: Range<usize>, dx: &mut [f32]) {
-    let (ho, wo) = (g.h_out(), g.w_out());
-    let p = samples.len() * g.positions();
     let hw = g.h_in * g.w_in;
     let plane_len = g.n * hw;
     assert!(samples.end <= g.n);
     assert_eq!(dx.len(), g.c_in * plane_len);
-    assert_eq!(col.len(), g.rows() * p);
+    assert_eq!(col.len(), g.rows() * samples.len() * g.positions());
     // Each input channel owns its k_h·k_w rows of `col`, so channels run in parallel race-free.
     dx.par_chunks_mut(plane_len)
         .enumerate()
         .for_each(|(ci, dxc)| {
             let dxc = &mut dxc[samples.start * hw..samples.end * hw];
-            dxc.fill(0.0);
-            for kh in 0..g.k_h {
-                for kw in 0..g.k_w {
-                    let r = (ci * g.k_h + kh) * g.k_w + kw;
-                    let row = &col[r * p..][..p];
-                    for n in 0..samples.len() {
-                        let plane = &mut dxc[n * hw..][..hw];
-                        let src = &row[n * ho * wo..][..ho * wo];
-                        for oh in 0..ho {
-                            let ih = (oh * g.stride + kh) as isize - g.pad as isize;
-                            if ih < 0 || ih >= g.h_in as isize {
-                                continue;
-                            }
-                            let dst = &mut plane[ih as usize * g.w_in..][..g.w_in];
-                            let s = &src[oh * wo..][..wo];
-                            if g.stride == 1 {
-                                // The valid ow form one run (as in im2col): a slice add that
-                                // vectorizes, each element summed in the same order as before.
-                                let lo = g.pad.saturating_sub(kw).min(wo);
-                                let hi = (g.w_in + g.pad).saturating_sub(kw).min(wo).max(lo);
-                                if hi == lo {
-                                    continue;
-                                }
-                                let start = lo + kw - g.pad;
-                                dst[start..start + (hi - lo)]
-                                    .iter_mut()
-                                    .zip(&s[lo..hi])
-                                    .for_each(|(d, &v)| *d += v);
-                                continue;
-                            }
-                            for (ow, &v) in s.iter().enumerate() {
-                                let iw = (ow * g.stride + kw) as isize - g.pad as isize;
-                                if iw >= 0 && iw < g.w_in as isize {
-                                    dst[iw as usize] += v;
-                                }
-                            }
+            col2im_channel(col, g, samples.len(), ci, dxc);
+        });
+}
+
+/// `col2im_samples` on the calling thread alone, into `planes[ci]`: channel `ci`'s pixels of
+/// the block's `nb` samples (`nb·h_in·w_in` values each, overwritten).
+pub fn col2im_block(col: &[f32], g: &ConvGeom, nb: usize, planes: &mut [&mut [f32]]) {
+    assert_eq!(planes.len(), g.c_in);
+    assert_eq!(col.len(), g.rows() * nb * g.positions());
+    for (ci, dxc) in planes.iter_mut().enumerate() {
+        assert_eq!(dxc.len(), nb * g.h_in * g.w_in);
+        col2im_channel(col, g, nb, ci, dxc);
+    }
+}
+
+/// Channel `ci` of col2im for a block of `nb` samples: `dxc` holds their `nb` planes.
+fn col2im_channel(col: &[f32], g: &ConvGeom, nb: usize, ci: usize, dxc: &mut [f32]) {
+    let (ho, wo) = (g.h_out(), g.w_out());
+    let hw = g.h_in * g.w_in;
+    let p = nb * ho * wo;
+    dxc.fill(0.0);
+    for kh in 0..g.k_h {
+        for kw in 0..g.k_w {
+            let r = (ci * g.k_h + kh) * g.k_w + kw;
+            let row = &col[r * p..][..p];
+            for n in 0..nb {
+                let plane = &mut dxc[n * hw..][..hw];
+                let src = &row[n * ho * wo..][..ho * wo];
+                for oh in 0..ho {
+                    let ih = (oh * g.stride + kh) as isize - g.pad as isize;
+                    if ih < 0 || ih >= g.h_in as isize {
+                        continue;
+                    }
+                    let dst = &mut plane[ih as usize * g.w_in..][..g.w_in];
+                    let s = &src[oh * wo..][..wo];
+                    if g.stride == 1 {
+                        // The valid ow form one run (as in im2col): a slice add that
+                        // vectorizes, each element summed in the same order as before.
+                        let lo = g.pad.saturating_sub(kw).min(wo);
+                        let hi = (g.w_in + g.pad).saturating_sub(kw).min(wo).max(lo);
+                        if hi == lo {
+                            continue;
+                        }
+                        let start = lo + kw - g.pad;
+                        dst[start..start + (hi - lo)]
+                            .iter_mut()
+                            .zip(&s[lo..hi])
+                            .for_each(|(d, &v)| *d += v);
+                        continue;
+                    }
+                    for (ow, &v) in s.iter().enumerate() {
+                        let iw = (ow * g.stride + kw) as isize - g.pad as isize;
+                        if iw >= 0 && iw < g.w_in as isize {
+                            dst[iw as usize] += v;
                         }
                     }
                 }
             }
-        });
+        }
+    }
 }
 
 #[cfg(test)]
