@@ -566,3 +566,51 @@ fn centred_comparator_learns_alpha_only_on_the_logits() {
     assert_eq!(hidden.core.dlog_alpha, vec![0.0]);
     assert_ne!(logits.core.dlog_alpha, vec![0.0]);
 }
+
+#[test]
+fn a_conv_on_the_arrays_block_by_block_equals_the_whole_matrix() {
+    // 20 samples of 16×16×16 (rows 144 over 2-3 row blocks, 24 columns over 1-2 column blocks)
+    // with disturbance and 4-bit ADCs, in all three signed-input modes: the blockwise passes
+    // (a few samples per block, blocks in parallel) read the same values as one whole column
+    // matrix. The ADC ranges of the transposed read come from block sums there, so equality
+    // of dJ/dx holds unless a range lands on an f32 rounding boundary (it does not here).
+    let bits = BitWidths::uniform(4);
+    for (tile, signed) in [
+        ((64, 16), SignedInput::TwoPhase),
+        ((128, 128), SignedInput::TwoPhase),
+        ((64, 16), SignedInput::OnePhase),
+        ((100, 128), SignedInput::TwoPhaseAnalog),
+    ] {
+        let cfg = CrossbarConfig {
+            tile_rows: tile.0,
+            tile_cols: tile.1,
+            signed_input: signed,
+            ..CrossbarConfig::default()
+        };
+        let make = |whole: bool| {
+            let mut c =
+                Conv2dConfig::new(16, 24, 3)
+                    .with_pad(1)
+                    .init("c", 0, bits, &mut Rng::new(1));
+            c.core.attach_crossbar(&cfg, 7);
+            c.whole_matrix = whole;
+            c
+        };
+        let (mut a, mut b) = (make(false), make(true));
+        let mut rng = Rng::new(2);
+        let x = random_tensor(vec![16, 20, 16, 16], &mut rng, 0.0, 1.0);
+        for step in 0..2 {
+            let ctx = rram::nn::Ctx::train(step, 3);
+            let (ya, yb) = (a.forward(x.clone(), &ctx), b.forward(x.clone(), &ctx));
+            assert_eq!(ya.data, yb.data, "{tile:?} {signed:?} forward");
+            let dy = random_tensor(ya.shape.clone(), &mut rng, -1.0, 1.0);
+            let (da, db) = (a.backward(dy.clone(), &ctx), b.backward(dy, &ctx));
+            assert_eq!(da.data, db.data, "{tile:?} {signed:?} dJ/dx");
+            assert_eq!(a.core.dw, b.core.dw, "{tile:?} {signed:?} dW");
+            assert_eq!(
+                a.core.counters, b.core.counters,
+                "{tile:?} {signed:?} counters"
+            );
+        }
+    }
+}

@@ -15,12 +15,52 @@
 use crate::counters::{LayerCounters, OpCounts};
 use crate::crossbar::{AdcMode, CrossbarConfig, SignedInput};
 use crate::device::disturbance::CellFault;
-use crate::kernels::gemm::{Trans, View, matmul, matmul_view};
+use crate::kernels::gemm::{Trans, View, matmul, matmul_into_serial, matmul_view};
+use crate::kernels::with_buffers;
 use crate::quant::Bits;
-use crate::quant::output::{self, CoRange};
+use crate::quant::output::{self, CoRange, RangeStat};
 use crate::rng::{Rng, stream};
 use rayon::prelude::*;
 use std::borrow::Cow;
+use std::ops::Range;
+
+/// The block of a layer's matrix that one product covers: input rows `r0..r1` × output
+/// columns `c0..c1` (one array, or the whole matrix when only the full sum is converted).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Span {
+    pub r0: usize,
+    pub r1: usize,
+    pub c0: usize,
+    pub c1: usize,
+}
+
+/// Where a forward's inputs come from: a whole `[rows, p]` matrix, or a caller that holds its
+/// input in another form (a convolution forming its column matrix a few samples at a time).
+/// `Products(f)`: `f(w, spans, parts)` sets each `parts[t]` (`(c1 − c0) × p`, sized already)
+/// to `w[c0..c1, r0..r1] · x[r0..r1, :]` for `spans[t]` (`w` is `[cols, rows]`).
+pub enum Input<'a> {
+    Matrix(&'a [f32]),
+    Products(&'a mut Products<'a>),
+}
+
+/// A caller's products (`Input::Products`).
+pub type Products<'a> = dyn FnMut(&[f32], &[Span], &mut [Vec<f32>]) + 'a;
+
+/// `Input::Products` for a matrix held whole: each span's product, threaded.
+pub fn matrix_products(x: &[f32], p: usize, w: &[f32], spans: &[Span], parts: &mut [Vec<f32>]) {
+    let rows = x.len() / p.max(1);
+    for (s, part) in spans.iter().zip(parts) {
+        matmul_view(
+            part,
+            View::block(w, rows, s.c0, s.r0),
+            View::block(x, p, s.r0, 0),
+            s.c1 - s.c0,
+            p,
+            s.r1 - s.r0,
+            false,
+        );
+    }
+}
 
 pub struct TiledMatrix {
     pub rows: usize,
@@ -51,9 +91,10 @@ pub struct TiledMatrix {
     /// row-block-major; NaN = none yet.
     pub fwd_centre: Vec<f32>,
     /// Work buffers reused from step to step (fresh ones of this size cost a page fault per
-    /// 4 KiB): the backward read's two error phases and their products; the forward's per-array
-    /// products use the third.
+    /// 4 KiB): the backward read's two error phases and their products; the forward's
+    /// per-array products.
     scratch: [Vec<f32>; 4],
+    parts: Vec<Vec<f32>>,
 }
 
 impl TiledMatrix {
@@ -104,6 +145,7 @@ impl TiledMatrix {
             fwd_range: vec![0.0; rb * cb],
             fwd_centre: vec![f32::NAN; rb * cols],
             scratch: Default::default(),
+            parts: Vec::new(),
         }
     }
 
@@ -129,6 +171,30 @@ impl TiledMatrix {
 
     fn block(&self, i: usize, size: usize, total: usize) -> (usize, usize) {
         (i * size, ((i + 1) * size).min(total))
+    }
+
+    /// The products a forward reads, in the order `forward` indexes them: one per array,
+    /// row-block-major (`t = rb·ncb + cb`), or the whole matrix when only the full sum is
+    /// converted.
+    pub fn spans(&self) -> Vec<Span> {
+        if self.cfg.adc == AdcMode::FullSum {
+            return vec![Span {
+                r0: 0,
+                r1: self.rows,
+                c0: 0,
+                c1: self.cols,
+            }];
+        }
+        let (nrb, ncb) = self.grid();
+        let mut spans = Vec::with_capacity(nrb * ncb);
+        for rb in 0..nrb {
+            let (r0, r1) = self.block(rb, self.cfg.tile_rows, self.rows);
+            for cb in 0..ncb {
+                let (c0, c1) = self.block(cb, self.cfg.tile_cols, self.cols);
+                spans.push(Span { r0, r1, c0, c1 });
+            }
+        }
+        spans
     }
 
     /// The effective weights as the arrays hold them (`[cols, rows]`).
@@ -257,13 +323,13 @@ impl TiledMatrix {
         Cow::Owned(w)
     }
 
-    /// Forward: `x` is `[rows, p]` (A-bit values), returns `[cols, p]` after the ADCs, the
-    /// straight-through mask (0 where any array's ADC clipped that output) and, in training with
-    /// a quantizing ADC, the output before the ADCs. Counts into `c` when `train`.
+    /// Forward: the input is `[rows, p]` (A-bit values), returns `[cols, p]` after the ADCs,
+    /// the straight-through mask (0 where any array's ADC clipped that output) and, in training
+    /// with a quantizing ADC, the output before the ADCs. Counts into `c` when `train`.
     #[allow(clippy::too_many_arguments)]
     pub fn forward(
         &mut self,
-        x: &[f32],
+        x: Input<'_>,
         p: usize,
         a_bits: Bits,
         co_bits: Bits,
@@ -285,8 +351,18 @@ impl TiledMatrix {
         let (nrb, ncb) = self.grid();
         let mut ranges = std::mem::take(&mut self.fwd_range);
         let mut centres = std::mem::take(&mut self.fwd_centre);
-        let mut part = std::mem::take(&mut self.scratch[2]); // per-array products, reused across steps
+        // every array's product first (reused buffers), then each array's ADC in order
+        let spans = self.spans();
+        let mut parts = std::mem::take(&mut self.parts);
         let w = self.read_weights(seed, step, 0);
+        parts.resize_with(spans.len(), Vec::new);
+        for (part, sp) in parts.iter_mut().zip(&spans) {
+            part.resize((sp.c1 - sp.c0) * p, 0.0);
+        }
+        match x {
+            Input::Matrix(x) => matrix_products(x, p, &w, &spans, &mut parts),
+            Input::Products(f) => f(&w, &spans, &mut parts),
+        }
         let mut y = vec![0.0; cols * p];
         let mut pass: Option<Vec<u8>> = None;
         // A centred ADC (a 1-bit comparator, or any ADC with `centre_adc`) reads each column of
@@ -328,56 +404,35 @@ impl TiledMatrix {
             }
             if comparator { 1.0 } else { s }
         };
-        match self.cfg.adc {
-            AdcMode::FullSum => {
-                matmul(&mut y, &w, Trans::No, x, Trans::No, cols, p, rows, false);
-                let s = range(&mut y, 0, (0, 0, cols), &mut pass);
-                if keep_raw {
-                    raw.copy_from_slice(&y);
-                }
-                output::quantize_with_range(&mut y, co_bits, s);
+        if spans.len() == 1 {
+            // one conversion of the whole sum (one array, or `--adc full-sum`): the very product
+            // the ideal engine computes
+            std::mem::swap(&mut y, &mut parts[0]);
+            let s = range(&mut y, 0, (0, 0, cols), &mut pass);
+            if keep_raw {
+                raw.copy_from_slice(&y);
             }
-            AdcMode::PerTile => {
-                for cb in 0..ncb {
-                    let (c0, c1) = self.block(cb, self.cfg.tile_cols, cols);
-                    let yb = &mut y[c0 * p..c1 * p];
-                    for rb in 0..nrb {
-                        let (r0, r1) = self.block(rb, self.cfg.tile_rows, rows);
-                        let t = rb * ncb + cb;
-                        if nrb == 1 && ncb == 1 {
-                            // one array: the very product the ideal engine computes
-                            matmul(yb, &w, Trans::No, x, Trans::No, cols, p, rows, false);
-                            let s = range(yb, t, (rb, c0, c1), &mut pass);
-                            if keep_raw {
-                                raw.copy_from_slice(yb);
-                            }
-                            output::quantize_with_range(yb, co_bits, s);
-                            continue;
-                        }
-                        part.resize((c1 - c0) * p, 0.0);
-                        matmul_view(
-                            &mut part,
-                            View::block(&w, rows, c0, r0),
-                            View::block(x, p, r0, 0),
-                            c1 - c0,
-                            p,
-                            r1 - r0,
-                            false,
-                        );
-                        let s = range(&mut part, t, (rb, c0, c1), &mut pass);
-                        if keep_raw {
-                            raw[c0 * p..c1 * p]
-                                .iter_mut()
-                                .zip(&part)
-                                .for_each(|(a, b)| *a += b);
-                        }
-                        output::accumulate_read(yb, &part, co_bits, s, 1.0);
+            output::quantize_with_range(&mut y, co_bits, s);
+        } else {
+            for cb in 0..ncb {
+                let (c0, c1) = self.block(cb, self.cfg.tile_cols, cols);
+                let yb = &mut y[c0 * p..c1 * p];
+                for rb in 0..nrb {
+                    let t = rb * ncb + cb;
+                    let part = &mut parts[t];
+                    let s = range(part, t, (rb, c0, c1), &mut pass);
+                    if keep_raw {
+                        raw[c0 * p..c1 * p]
+                            .iter_mut()
+                            .zip(part.iter())
+                            .for_each(|(a, b)| *a += b);
                     }
+                    output::accumulate_read(yb, part, co_bits, s, 1.0);
                 }
             }
         }
         drop(w);
-        self.scratch[2] = part;
+        self.parts = parts;
         self.fwd_range = ranges;
         self.fwd_centre = centres;
         if train {
@@ -473,8 +528,24 @@ impl TiledMatrix {
                 }
             }
         }
-        // An analog two-phase read computes what one phase does, at two phases' DAC and cell cost.
-        let (phases, reads) = (self.cfg.signed_input.phases(), split.len() as u64);
+        drop(w);
+        self.scratch = bufs;
+        self.count_backward(c, p, g_bits, adc_bits);
+        dx
+    }
+
+    /// Counts one transposed read of `p` error vectors.
+    fn count_backward(&self, c: &mut OpCounts, p: usize, g_bits: Bits, adc_bits: Bits) {
+        let (rows, cols) = (self.rows, self.cols);
+        let (nrb, ncb) = self.grid();
+        // An analog two-phase read computes what one phase does, at two phases' DAC and cell
+        // cost; a digital one converts each phase.
+        let phases = self.cfg.signed_input.phases();
+        let reads = if self.cfg.signed_input == SignedInput::TwoPhase {
+            2
+        } else {
+            1
+        };
         let pn = p as u64;
         c.dac_bits = g_bits.as_u32();
         c.adc_bits = adc_bits.as_u32();
@@ -482,9 +553,128 @@ impl TiledMatrix {
         c.adc_conversions += (rows * ncb) as u64 * pn * reads;
         c.cell_reads += 2 * (rows * cols) as u64 * pn * phases;
         c.digital_ops += (rows as u64 * pn) * (reads * ncb as u64 - 1);
+    }
+
+    /// `backward` for a caller that takes `Wᵀ·g` a block of samples at a time (a convolution's
+    /// col2im): the same reads and conversions, with each array's ADC range from statistics
+    /// gathered over all blocks first (`output::RangeStat`), then each block's products formed
+    /// again and converted. Blocks (`blocks`, in samples of `positions` columns) run in
+    /// parallel, each on one thread; `take(b, read, t)` gets block `b`'s `[rows, b.len() ·
+    /// positions]` read and its `per_block` item. Counts as `backward` does.
+    #[allow(clippy::too_many_arguments)]
+    pub fn backward_blocks<T: Send>(
+        &mut self,
+        g: &[f32],
+        p: usize,
+        positions: usize,
+        blocks: &[Range<usize>],
+        per_block: Vec<T>,
+        g_bits: Bits,
+        adc_bits: Bits,
+        rule: CoRange,
+        seed: u64,
+        step: u64,
+        c: &mut OpCounts,
+        take: impl Fn(&Range<usize>, &[f32], T) + Sync,
+    ) {
+        let (rows, cols) = (self.rows, self.cols);
+        let (nrb, ncb) = self.grid();
+        let w = self.read_weights(seed, step, 1);
+        let two_phase = self.cfg.signed_input == SignedInput::TwoPhase;
+        let signs: &[f32] = if two_phase { &[1.0, -1.0] } else { &[1.0] };
+        let np = signs.len();
+        let row_blocks: Vec<(usize, usize)> = (0..nrb)
+            .map(|rb| self.block(rb, self.cfg.tile_rows, rows))
+            .collect();
+        let col_blocks: Vec<(usize, usize)> = (0..ncb)
+            .map(|cb| self.block(cb, self.cfg.tile_cols, cols))
+            .collect();
+        // A block's errors as one phase drives them (`[cols, pc]`): the positive or negative
+        // part in two phases, the signed values in one.
+        let phase = |out: &mut Vec<f32>, j0: usize, pc: usize, sign: f32| {
+            out.clear();
+            for row in g.chunks(p) {
+                let r = &row[j0..j0 + pc];
+                match (two_phase, sign > 0.0) {
+                    (false, _) => out.extend_from_slice(r),
+                    (true, true) => out.extend(r.iter().map(|v| v.max(0.0))),
+                    (true, false) => out.extend(r.iter().map(|v| (-v).max(0.0))),
+                }
+            }
+        };
+        // The transposed read of array (r0..r1, c0..c1) driven by `gs` (`[cols, pc]`).
+        let product = |out: &mut Vec<f32>,
+                       gs: &[f32],
+                       pc: usize,
+                       (r0, r1): (usize, usize),
+                       (c0, c1): (usize, usize)| {
+            out.resize((r1 - r0) * pc, 0.0);
+            let wt = View::block(&w, rows, c0, r0).t();
+            let gv = View::block(gs, pc, c0, 0);
+            matmul_into_serial(out, pc, wt, gv, r1 - r0, pc, c1 - c0, false);
+        };
+        let stat_index = |rb: usize, ph: usize, cb: usize| (rb * np + ph) * ncb + cb;
+        // Pass 1: every array's read statistics, block by block, added in block order.
+        let stats: Vec<Vec<RangeStat>> = blocks
+            .par_iter()
+            .map(|b| {
+                with_buffers(|[gs, prod, ..]| {
+                    let (j0, pc) = (b.start * positions, b.len() * positions);
+                    let mut st = vec![RangeStat::default(); nrb * np * ncb];
+                    for (ph, &sign) in signs.iter().enumerate() {
+                        phase(gs, j0, pc, sign);
+                        for (rb, &rr) in row_blocks.iter().enumerate() {
+                            for (cb, &cc) in col_blocks.iter().enumerate() {
+                                product(prod, gs, pc, rr, cc);
+                                st[stat_index(rb, ph, cb)] = RangeStat::of(prod);
+                            }
+                        }
+                    }
+                    st
+                })
+            })
+            .collect();
+        let mut total = vec![RangeStat::default(); nrb * np * ncb];
+        for st in &stats {
+            total.iter_mut().zip(st).for_each(|(t, s)| t.add(s));
+        }
+        let ranges: Vec<f32> = total.iter().map(|t| t.range(adc_bits, rule)).collect();
+        // Pass 2: the reads again, converted with those ranges, in `backward`'s order.
+        blocks.par_iter().zip(per_block).for_each(|(b, item)| {
+            with_buffers(|[g_pos, g_neg, prod, dx]| {
+                let (j0, pc) = (b.start * positions, b.len() * positions);
+                phase(g_pos, j0, pc, 1.0);
+                if two_phase {
+                    phase(g_neg, j0, pc, -1.0);
+                }
+                dx.clear();
+                dx.resize(rows * pc, 0.0);
+                let mut prod_neg = Vec::new();
+                for (rb, &(r0, r1)) in row_blocks.iter().enumerate() {
+                    let dxb = &mut dx[r0 * pc..r1 * pc];
+                    if two_phase && ncb == 1 {
+                        // both phases' reads, then ADC(P+) − ADC(P−) in one pass
+                        product(prod, g_pos, pc, (r0, r1), col_blocks[0]);
+                        product(&mut prod_neg, g_neg, pc, (r0, r1), col_blocks[0]);
+                        let (s_pos, s_neg) =
+                            (ranges[stat_index(rb, 0, 0)], ranges[stat_index(rb, 1, 0)]);
+                        output::read_difference_block(dxb, prod, &prod_neg, adc_bits, s_pos, s_neg);
+                        continue;
+                    }
+                    for (ph, &sign) in signs.iter().enumerate() {
+                        let gs = if ph == 0 { &*g_pos } else { &*g_neg };
+                        for (cb, &cc) in col_blocks.iter().enumerate() {
+                            product(prod, gs, pc, (r0, r1), cc);
+                            let s = ranges[stat_index(rb, ph, cb)];
+                            output::accumulate_read_block(dxb, prod, adc_bits, s, sign);
+                        }
+                    }
+                }
+                take(b, dx, item);
+            })
+        });
         drop(w);
-        self.scratch = bufs;
-        dx
+        self.count_backward(c, p, g_bits, adc_bits);
     }
 }
 

@@ -22,3 +22,15 @@ pub fn lane_sum(xs: &[f32], f: impl Fn(f32) -> f64) -> f64 {
     }
     acc.iter().sum::<f64>() + rest.iter().map(|&v| f(v)).sum::<f64>()
 }
+
+thread_local! {
+    static BUFFERS: std::cell::RefCell<[Vec<f32>; 4]> = Default::default();
+}
+
+/// Runs `f` with this thread's four work buffers, kept from call to call (so no step allocates
+/// and zero-fills them again): for code that runs blocks in parallel, one block per thread.
+/// `f` must neither call `with_buffers` nor start parallel work: a thread that waits on
+/// parallel work may pick up another block, which would find the buffers in use (a panic).
+pub fn with_buffers<R>(f: impl FnOnce(&mut [Vec<f32>; 4]) -> R) -> R {
+    BUFFERS.with(|b| f(&mut b.borrow_mut()))
+}

@@ -12,6 +12,7 @@ use super::engine::sample_blocks;
 use super::{Ctx, Layer, MatrixCore, ParamView};
 use crate::kernels::gemm::{View, WeightGrad, matmul_into_serial};
 use crate::kernels::im2col::{ConvGeom, col2im, col2im_block, im2col, im2col_block};
+use crate::kernels::with_buffers;
 use crate::quant::BitWidths;
 use crate::rng::Rng;
 use crate::tensor::Tensor;
@@ -97,12 +98,12 @@ impl Conv2d {
         }
     }
 
-    /// Whether this pass runs block by block (see the module docs): ideal engine, no error
-    /// ADC (its range needs the whole product) and a real im2col (not a 1×1 conv). LeNet-5's
-    /// small convs too: measured 0-6% faster than whole (thirteenth session).
+    /// Whether this pass runs block by block (see the module docs): every conv with a real
+    /// im2col (not a 1×1 conv), on the arrays or not. LeNet-5's small convs too: measured
+    /// 0-6% faster than whole (thirteenth session).
     fn blockwise(&self, g: &ConvGeom) -> bool {
         let one_by_one = g.k_h == 1 && g.stride == 1 && g.pad == 0;
-        !(self.whole_matrix || self.core.xbar.is_some() || self.core.read_errors || one_by_one)
+        !(self.whole_matrix || one_by_one)
     }
 
     /// The blocks of samples of the column matrix.
@@ -113,20 +114,32 @@ impl Conv2d {
     fn forward_blockwise(&mut self, x: Tensor, g: ConvGeom, ctx: &Ctx) -> Tensor {
         let (rows, cols, pp) = (g.rows(), self.cfg.c_out, g.positions());
         let blocks: Vec<Range<usize>> = Self::blocks(&g).collect();
-        let (y, pre) = self.core.forward_with(g.n, pp, ctx, |w_q, y| {
-            // Blocks run in parallel, each on one thread: im2col, then `W_q · col` into a
-            // scratch block that is copied into the block's columns of `y`.
-            let outs = split_blocks(y, cols, &blocks, pp);
+        let (y, pre) = self.core.forward_with(g.n, pp, ctx, |w, spans, parts| {
+            // Blocks run in parallel, each on one thread: im2col, then each span's product
+            // into a scratch block that is copied into the block's columns of its part.
+            let mut outs: Vec<Vec<Vec<&mut [f32]>>> = blocks.iter().map(|_| Vec::new()).collect();
+            for (part, sp) in parts.iter_mut().zip(spans) {
+                for (o, rows) in outs
+                    .iter_mut()
+                    .zip(split_blocks(part, sp.c1 - sp.c0, &blocks, pp))
+                {
+                    o.push(rows);
+                }
+            }
             blocks.par_iter().zip(outs).for_each(|(b, mut out)| {
-                with_scratch(|s| {
+                with_buffers(|[col, buf, ..]| {
                     let pc = b.len() * pp;
-                    s.col.resize(rows * pc, 0.0);
-                    im2col_block(&x.data, &g, b.clone(), &mut s.col);
-                    s.out.resize(cols * pc, 0.0);
-                    let (w, c) = (View::block(w_q, rows, 0, 0), View::block(&s.col, pc, 0, 0));
-                    matmul_into_serial(&mut s.out, pc, w, c, cols, pc, rows, false);
-                    for (dst, src) in out.iter_mut().zip(s.out.chunks(pc)) {
-                        dst.copy_from_slice(src);
+                    col.resize(rows * pc, 0.0);
+                    im2col_block(&x.data, &g, b.clone(), col);
+                    for (sp, out) in spans.iter().zip(&mut out) {
+                        let (m, k) = (sp.c1 - sp.c0, sp.r1 - sp.r0);
+                        buf.resize(m * pc, 0.0);
+                        let wv = View::block(w, rows, sp.c0, sp.r0);
+                        let xv = View::block(col, pc, sp.r0, 0);
+                        matmul_into_serial(buf, pc, wv, xv, m, pc, k, false);
+                        for (dst, src) in out.iter_mut().zip(buf.chunks(pc)) {
+                            dst.copy_from_slice(src);
+                        }
                     }
                 })
             });
@@ -146,40 +159,30 @@ impl Conv2d {
             g.c_in * g.n * g.h_in * g.w_in,
             "conv backward input"
         );
-        let need_dx = self.core.input_grad;
-        let mut dx = if need_dx {
-            vec![0.0; input.len()]
-        } else {
-            Vec::new()
-        };
         let blocks: Vec<Range<usize>> = Self::blocks(&g).collect();
+        let need_dx = self.core.input_grad;
+        let mut dx = vec![0.0; if need_dx { input.len() } else { 0 }];
         let hw = g.h_in * g.w_in;
-        self.core.backward_with(dy.data, ctx, |gq, w_q, dw| {
-            // Blocks run in parallel, each on one thread: recompute its im2col, form its dW
-            // product, and `W_qᵀ·g` col2im'd into its samples of dx. The dW products are added
-            // in block order afterwards.
-            let dxs = if need_dx {
-                split_blocks(&mut dx, g.c_in, &blocks, hw)
-            } else {
-                blocks.iter().map(|_| Vec::new()).collect()
-            };
+        // Each block on one thread: recompute its im2col, form its dW product and, with
+        // `also`, its part of dJ/dx (ideal engine: `W_qᵀ·g` col2im'd into its samples). The dW
+        // products are added in block order.
+        let block_pass = |gq: &[f32], dw: &mut [f32], dxs, also: Option<&[f32]>| {
             let products: Vec<Vec<f32>> = blocks
                 .par_iter()
                 .zip(dxs)
-                .map(|(b, mut dxb)| {
-                    with_scratch(|s| {
+                .map(|(b, mut dxb): (&Range<usize>, Vec<&mut [f32]>)| {
+                    with_buffers(|[col, buf, ..]| {
                         let (j0, pc) = (b.start * pp, b.len() * pp);
-                        s.col.resize(rows * pc, 0.0);
-                        im2col_block(&input, &g, b.clone(), &mut s.col);
-                        let gb = View::block(gq, p, 0, j0);
+                        col.resize(rows * pc, 0.0);
+                        im2col_block(&input, &g, b.clone(), col);
                         let mut product = Vec::new();
-                        let xb = View::block(&s.col, pc, 0, 0);
+                        let (xb, gb) = (View::block(col, pc, 0, 0), View::block(gq, p, 0, j0));
                         WeightGrad::block_product(xb, gb, rows, cols, pc, &mut product);
-                        if need_dx {
-                            s.out.resize(rows * pc, 0.0);
+                        if let Some(w_q) = also {
+                            buf.resize(rows * pc, 0.0);
                             let wt = View::block(w_q, rows, 0, 0).t();
-                            matmul_into_serial(&mut s.out, pc, wt, gb, rows, pc, cols, false);
-                            col2im_block(&s.out, &g, b.len(), &mut dxb);
+                            matmul_into_serial(buf, pc, wt, gb, rows, pc, cols, false);
+                            col2im_block(buf, &g, b.len(), &mut dxb);
                         }
                         product
                     })
@@ -190,7 +193,32 @@ impl Conv2d {
                 acc.add_product(product);
             }
             acc.finish(dw);
-        });
+        };
+        let no_dx = || blocks.iter().map(|_| Vec::new()).collect();
+        if self.core.xbar.is_some() {
+            // the arrays' transposed read, block by block, col2im'd into each block's samples
+            let dxs = split_blocks(&mut dx, g.c_in, &blocks, hw);
+            let to_dx = |b: &Range<usize>, read: &[f32], mut dxb: Vec<&mut [f32]>| {
+                col2im_block(read, &g, b.len(), &mut dxb);
+            };
+            let weight_grad = |gq: &[f32], dw: &mut [f32]| block_pass(gq, dw, no_dx(), None);
+            self.core
+                .backward_blocks(dy.data, ctx, weight_grad, &blocks, dxs, to_dx);
+        } else if self.core.read_errors {
+            // dJ/dx through the error ADC, whose range needs the whole read: col2im'd whole
+            let weight_grad = |gq: &[f32], dw: &mut [f32]| block_pass(gq, dw, no_dx(), None);
+            let dcol = self.core.backward_with(dy.data, ctx, weight_grad);
+            if need_dx {
+                col2im(&dcol, &g, &mut dx);
+                self.core.recycle(dcol);
+            }
+        } else {
+            let dxs = split_blocks(&mut dx, g.c_in, &blocks, hw);
+            let fused = |gq: &[f32], w_q: &[f32], dw: &mut [f32]| {
+                block_pass(gq, dw, dxs, need_dx.then_some(w_q))
+            };
+            self.core.backward_fused(dy.data, ctx, fused);
+        }
         if !need_dx {
             return Tensor::new(vec![0], Vec::new());
         }
@@ -198,26 +226,9 @@ impl Conv2d {
     }
 }
 
-/// Per-thread buffers of the blockwise passes: a block of `col` and a block of output (`W_q ·
-/// col` forward, `W_qᵀ·g` backward), kept across calls so no step allocates them again.
-#[derive(Default)]
-struct Scratch {
-    col: Vec<f32>,
-    out: Vec<f32>,
-}
-
-thread_local! {
-    static SCRATCH: std::cell::RefCell<Scratch> = Default::default();
-}
-
-/// Runs `f` with this thread's scratch (`f` must not call back into a blockwise pass).
-fn with_scratch<R>(f: impl FnOnce(&mut Scratch) -> R) -> R {
-    SCRATCH.with(|s| f(&mut s.borrow_mut()))
-}
-
 /// Splits a `[channels, n·unit]` array into each sample block's parts: for block `b`, the
 /// `channels` slices of `b.len()·unit` values that hold its samples (disjoint, so blocks can
-/// write them in parallel).
+/// write them in parallel). An empty array gives each block no parts.
 fn split_blocks<'a>(
     data: &'a mut [f32],
     channels: usize,
@@ -228,8 +239,8 @@ fn split_blocks<'a>(
         .iter()
         .map(|_| Vec::with_capacity(channels))
         .collect();
-    if channels == 0 {
-        return parts;
+    if channels == 0 || data.is_empty() {
+        return parts; // nothing to split: an empty part list per block
     }
     let len = data.len() / channels;
     for mut rest in data.chunks_mut(len) {
@@ -310,13 +321,20 @@ mod tests {
     #[test]
     fn blockwise_passes_equal_the_whole_matrix() {
         // 40 samples of 32×32×32 take several blocks of columns (1 per block at stride 1, 3 at
-        // stride 2): the same sums in the same order as the whole matrix, bit for bit.
-        for (bits, stride) in [(BitWidths::FP32, 1), (BitWidths::uniform(4), 2)] {
+        // stride 2): the same sums in the same order as the whole matrix, bit for bit; also
+        // with the error ADC (dJ/dx read whole, dW block by block).
+        for (bits, stride, read_errors) in [
+            (BitWidths::FP32, 1, false),
+            (BitWidths::uniform(4), 2, false),
+            (BitWidths::uniform(4), 1, true),
+        ] {
             let make = || {
-                Conv2dConfig::new(32, 8, 3)
+                let mut c = Conv2dConfig::new(32, 8, 3)
                     .with_pad(1)
                     .with_stride(stride)
-                    .init("c", 1, bits, &mut Rng::new(5))
+                    .init("c", 1, bits, &mut Rng::new(5));
+                c.core.read_errors = read_errors;
+                c
             };
             let (mut a, mut b) = (make(), make());
             b.whole_matrix = true;

@@ -14,7 +14,7 @@
 
 use crate::counters::LayerCounters;
 use crate::crossbar::CrossbarConfig;
-use crate::crossbar::array::{TiledMatrix, count_digital};
+use crate::crossbar::array::{Input, Span, TiledMatrix, count_digital};
 use crate::kernels::gemm::{Trans, View, WeightGrad, matmul};
 use crate::nn::Ctx;
 use crate::quant::gradient::{GQuantizer, GRounding, GScale, RoundingKey};
@@ -41,9 +41,6 @@ pub fn sample_blocks(
     let step = (COL_BLOCK / (rows * positions).max(1)).clamp(1, n.max(1));
     (0..n).step_by(step).map(move |s0| s0..(s0 + step).min(n))
 }
-
-/// A caller's forward product: `(w_q, y)`, fills `y = W_q · x`.
-type Product<'a> = dyn FnMut(&[f32], &mut [f32]) + 'a;
 
 pub struct MatrixCore {
     /// Ideal engine only: read the propagated error `dx` through one ADC of
@@ -241,35 +238,35 @@ impl MatrixCore {
             self.rows * n * positions,
             "matrix input has the wrong size"
         );
-        let out = self.forward_from(Some(&x), None, n, positions, ctx);
+        let out = self.forward_from(Input::Matrix(&x), n, positions, ctx);
         if ctx.train {
             self.x = x;
         }
         out
     }
 
-    /// `forward` in the ideal engine with the product supplied by the caller: `product(w_q, y)`
-    /// fills `y` (`[cols, n·positions]`) with `W_q · x` for an input the caller keeps — a
-    /// convolution that forms its column matrix a few samples at a time (`Conv2d`). The backward
-    /// of such a pass is `backward_with`.
+    /// `forward` with the products supplied by the caller, for an input it keeps in another
+    /// form (a convolution that forms its column matrix a few samples at a time, `Conv2d`):
+    /// `products(w, spans, parts)` as `crossbar::array::Input::Products` says — on the arrays
+    /// one span per array with the weights the arrays read, in the ideal engine one span, the
+    /// whole `W_q`. The backward of such a pass is `backward_with` (or, in the ideal engine
+    /// without an error ADC, `backward_fused`).
     pub fn forward_with(
         &mut self,
         n: usize,
         positions: usize,
         ctx: &Ctx,
-        mut product: impl FnMut(&[f32], &mut [f32]),
+        mut products: impl FnMut(&[f32], &[Span], &mut [Vec<f32>]),
     ) -> (Vec<f32>, Option<Vec<f32>>) {
-        assert!(self.xbar.is_none(), "forward_with is the ideal engine's");
-        let out = self.forward_from(None, Some(&mut product), n, positions, ctx);
+        let out = self.forward_from(Input::Products(&mut products), n, positions, ctx);
         self.x = Vec::new();
         out
     }
 
-    /// The forward from an input matrix `x` or, in the ideal engine, from a caller's product.
+    /// The forward from an input matrix or from a caller's products.
     fn forward_from(
         &mut self,
-        x: Option<&[f32]>,
-        product: Option<&mut Product<'_>>,
+        input: Input<'_>,
         n: usize,
         positions: usize,
         ctx: &Ctx,
@@ -298,7 +295,7 @@ impl MatrixCore {
             };
             let centre = centred.then_some(self.bias.as_slice());
             let (out, pass, raw) = xb.forward(
-                x.expect("the arrays read an input matrix"),
+                input,
                 p,
                 self.bits.a,
                 self.bits.co,
@@ -317,9 +314,8 @@ impl MatrixCore {
             (raw, Adc::Ideal)
         } else {
             y = vec![0.0; cols * p];
-            match (product, x) {
-                (Some(f), _) => f(&self.w_q, &mut y),
-                (None, Some(x)) => matmul(
+            match input {
+                Input::Matrix(x) => matmul(
                     &mut y,
                     &self.w_q,
                     Trans::No,
@@ -330,7 +326,15 @@ impl MatrixCore {
                     rows,
                     false,
                 ),
-                (None, None) => unreachable!("a forward needs an input or a product"),
+                Input::Products(f) => {
+                    let whole = Span {
+                        r0: 0,
+                        r1: rows,
+                        c0: 0,
+                        c1: cols,
+                    };
+                    f(&self.w_q, &[whole], std::slice::from_mut(&mut y));
+                }
             }
             if centred {
                 output::centre_rows(
@@ -420,29 +424,80 @@ impl MatrixCore {
     /// `dy` is `[cols, n·positions]`; fills `dw`, `dbias`; returns dJ/dx `[rows, n·positions]`
     /// (empty when `input_grad` is false).
     pub fn backward(&mut self, dy: Vec<f32>, ctx: &Ctx) -> Vec<f32> {
+        let x = std::mem::take(&mut self.x);
+        let (rows, cols, positions, n) = (self.rows, self.cols, self.positions, self.n);
+        let dx = self.backward_with(dy, ctx, |g, dw| {
+            // Backprop part 2: dW_q = g_q · xᵀ (digital). Summed over the same sample blocks as
+            // `Conv2d`'s blockwise passes, so both give the same dW to the last bit.
+            let p = n * positions;
+            let mut acc = WeightGrad::new(rows, cols);
+            for b in sample_blocks(rows, positions, n) {
+                let (j0, pc) = (b.start * positions, b.len() * positions);
+                acc.add(View::block(&x, p, 0, j0), View::block(g, p, 0, j0), pc);
+            }
+            acc.finish(dw);
+        });
+        self.x = x;
+        dx
+    }
+
+    /// `backward` of a `forward_with` pass: `weight_grad(g, dw)` gets the quantized error `g`
+    /// (`[cols, n·positions]`) and fills `dw` with `g · xᵀ` from the input the caller keeps
+    /// (backprop part 2, digital); the weight gradient then passes straight through to the
+    /// latent weights and dJ/dx comes from `W_qᵀ·g` (backprop part 1: on the arrays, or ideal).
+    pub fn backward_with(
+        &mut self,
+        dy: Vec<f32>,
+        ctx: &Ctx,
+        weight_grad: impl FnOnce(&[f32], &mut [f32]),
+    ) -> Vec<f32> {
         let g = self.quantized_errors(dy, ctx);
-        let p = self.n * self.positions;
-        // Backprop part 2: dW_q = g_q · xᵀ (digital), then straight-through to the latent
-        // weights. Summed over the same sample blocks as `Conv2d`'s blockwise pass, so both
-        // paths give the same dW to the last bit.
-        let mut dw = WeightGrad::new(self.rows, self.cols);
-        for b in sample_blocks(self.rows, self.positions, self.n) {
-            let (j0, pc) = (b.start * self.positions, b.len() * self.positions);
-            dw.add(
-                View::block(&self.x, p, 0, j0),
-                View::block(&g, p, 0, j0),
-                pc,
-            );
-        }
-        dw.finish(&mut self.dw);
+        weight_grad(&g, &mut self.dw);
         self.finish_weight_gradient();
         self.propagate(g, ctx)
     }
 
-    /// `backward` of a `forward_with` pass: `products(g, w_q, dw)` gets the quantized error
-    /// `g` (`[cols, n·positions]`) and fills `dw` with `g · xᵀ` and, where the layer needs it,
-    /// its own `dJ/dx` from `W_qᵀ · g` (the caller keeps the input, so it owns the output too).
-    pub fn backward_with(
+    /// `backward_with` on the arrays for a caller that takes dJ/dx a block of samples at a
+    /// time (a convolution's col2im): the transposed read runs as
+    /// `TiledMatrix::backward_blocks(…, blocks, per_block, take)`; nothing is read when the
+    /// layer needs no dJ/dx.
+    #[allow(clippy::too_many_arguments)]
+    pub fn backward_blocks<T: Send>(
+        &mut self,
+        dy: Vec<f32>,
+        ctx: &Ctx,
+        weight_grad: impl FnOnce(&[f32], &mut [f32]),
+        blocks: &[Range<usize>],
+        per_block: Vec<T>,
+        take: impl Fn(&Range<usize>, &[f32], T) + Sync,
+    ) {
+        let g = self.quantized_errors(dy, ctx);
+        weight_grad(&g, &mut self.dw);
+        self.finish_weight_gradient();
+        if !self.input_grad {
+            return;
+        }
+        let xb = self.xbar.as_mut().expect("backward_blocks is the arrays'");
+        xb.backward_blocks(
+            &g,
+            self.n * self.positions,
+            self.positions,
+            blocks,
+            per_block,
+            self.bits.g,
+            self.backward_adc_bits,
+            self.co_rule,
+            ctx.seed,
+            ctx.step,
+            &mut self.counters.backprop1,
+            take,
+        );
+    }
+
+    /// `backward_with` where the caller also forms its own `dJ/dx` from `W_qᵀ · g` (ideal
+    /// engine, no error ADC): `products(g, w_q, dw)` fills `dw` as there; the caller keeps the
+    /// input, so it owns the output too.
+    pub fn backward_fused(
         &mut self,
         dy: Vec<f32>,
         ctx: &Ctx,
@@ -450,7 +505,7 @@ impl MatrixCore {
     ) {
         assert!(
             self.xbar.is_none() && !self.read_errors,
-            "backward_with is the ideal engine's without an error ADC"
+            "backward_fused is the ideal engine's without an error ADC"
         );
         let g = self.quantized_errors(dy, ctx);
         products(&g, &self.w_q, &mut self.dw);

@@ -267,15 +267,23 @@ macro_rules! with_adc {
 /// Quantize `co` in place with a given range `s` — the ADC transfer function (for k = 1, `s` is
 /// the comparator's output magnitude).
 pub fn quantize_with_range(co: &mut [f32], bits: Bits, s: f32) {
+    if let Adc::Ideal = Adc::new(bits, s) {
+        return;
+    }
+    co.par_chunks_mut(CHUNK)
+        .for_each(|xs| quantize_block(xs, bits, s));
+}
+
+/// `quantize_with_range` on the calling thread (the `_block` functions are for callers that
+/// run blocks in parallel themselves).
+pub fn quantize_block(co: &mut [f32], bits: Bits, s: f32) {
     let adc = Adc::new(bits, s);
     if let Adc::Ideal = adc {
         return;
     }
-    with_adc!(adc, read => co.par_chunks_mut(CHUNK).for_each(|xs| {
-        for v in xs {
-            *v = read(*v);
-        }
-    }));
+    with_adc!(adc, read => for v in co.iter_mut() {
+        *v = read(*v);
+    });
 }
 
 /// `dst = ADC_{s_pos}(pos) − ADC_{s_neg}(neg)`: the two phases of a signed transposed read
@@ -290,16 +298,28 @@ pub fn read_difference(
 ) {
     assert_eq!(dst.len(), pos.len());
     assert_eq!(dst.len(), neg.len());
+    dst.par_chunks_mut(CHUNK)
+        .zip(pos.par_chunks(CHUNK))
+        .zip(neg.par_chunks(CHUNK))
+        .for_each(|((ds, ps), ns)| read_difference_block(ds, ps, ns, bits, s_pos, s_neg));
+}
+
+/// `read_difference` on the calling thread.
+pub fn read_difference_block(
+    dst: &mut [f32],
+    pos: &[f32],
+    neg: &[f32],
+    bits: Bits,
+    s_pos: f32,
+    s_neg: f32,
+) {
+    assert_eq!(dst.len(), pos.len());
+    assert_eq!(dst.len(), neg.len());
     with_adc!(Adc::new(bits, s_pos), read_pos => with_adc!(Adc::new(bits, s_neg), read_neg => {
-        dst.par_chunks_mut(CHUNK)
-            .zip(pos.par_chunks(CHUNK))
-            .zip(neg.par_chunks(CHUNK))
-            .for_each(|((ds, ps), ns)| {
-                for ((d, &a), &b) in ds.iter_mut().zip(ps).zip(ns) {
-                    // the value of `0 += 1·a'; += −1·b'` (keep the `0.0 +`: 0 + −0 is +0)
-                    *d = (0.0 + read_pos(a)) - read_neg(b);
-                }
-            })
+        for ((d, &a), &b) in dst.iter_mut().zip(pos).zip(neg) {
+            // the value of `0 += 1·a'; += −1·b'` (keep the `0.0 +`: 0 + −0 is +0)
+            *d = (0.0 + read_pos(a)) - read_neg(b);
+        }
     }));
 }
 
@@ -307,14 +327,18 @@ pub fn read_difference(
 /// digital accumulator in one pass (the same arithmetic as quantizing `part` first).
 pub fn accumulate_read(dst: &mut [f32], part: &[f32], bits: Bits, s: f32, sign: f32) {
     assert_eq!(dst.len(), part.len());
+    dst.par_chunks_mut(CHUNK)
+        .zip(part.par_chunks(CHUNK))
+        .for_each(|(ds, ps)| accumulate_read_block(ds, ps, bits, s, sign));
+}
+
+/// `accumulate_read` on the calling thread.
+pub fn accumulate_read_block(dst: &mut [f32], part: &[f32], bits: Bits, s: f32, sign: f32) {
+    assert_eq!(dst.len(), part.len());
     with_adc!(Adc::new(bits, s), read => {
-        dst.par_chunks_mut(CHUNK)
-            .zip(part.par_chunks(CHUNK))
-            .for_each(|(ds, ps)| {
-                for (d, &v) in ds.iter_mut().zip(ps) {
-                    *d += sign * read(v);
-                }
-            })
+        for (d, &v) in dst.iter_mut().zip(part) {
+            *d += sign * read(v);
+        }
     });
 }
 
@@ -346,15 +370,62 @@ pub fn running_range(running: &mut f32, train: bool, batch: impl FnOnce() -> f32
 
 /// The range `s` that `rule` gives for this batch (0 for fp32).
 pub fn batch_range(co: &[f32], bits: Bits, rule: CoRange) -> f32 {
+    let max = || {
+        co.par_chunks(CHUNK)
+            .map(|xs| xs.iter().fold(0f32, |m, v| m.max(v.abs())))
+            .reduce(|| 0.0, f32::max)
+    };
+    range_rule(bits, rule, || mean_abs(co), max)
+}
+
+/// What `rule` makes of a batch's mean |value| and max |value| (each computed only if needed).
+fn range_rule(
+    bits: Bits,
+    rule: CoRange,
+    mean: impl FnOnce() -> f32,
+    max: impl FnOnce() -> f32,
+) -> f32 {
     match (bits, rule) {
         (Bits::Fp32, _) => 0.0,
-        (Bits::K(1), _) => mean_abs(co),
-        (Bits::K(_), CoRange::Max) => co
-            .par_chunks(CHUNK)
-            .map(|xs| xs.iter().fold(0f32, |m, v| m.max(v.abs())))
-            .reduce(|| 0.0, f32::max),
-        (Bits::K(_), CoRange::MeanAbs(k)) => k * mean_abs(co),
-        (Bits::K(k), CoRange::Auto) => CoRange::auto_factor(k) * mean_abs(co),
+        (Bits::K(1), _) => mean(),
+        (Bits::K(_), CoRange::Max) => max(),
+        (Bits::K(_), CoRange::MeanAbs(k)) => k * mean(),
+        (Bits::K(k), CoRange::Auto) => CoRange::auto_factor(k) * mean(),
+    }
+}
+
+/// `batch_range`'s statistics of a batch gathered block by block (a product formed a few
+/// samples at a time): `add` each block's values, then `range`. The max is exact; the mean sums
+/// each block in f64 and adds the blocks in order, so it can differ from `batch_range`'s in the
+/// last bit of the f32 result.
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+pub struct RangeStat {
+    sum_abs: f64,
+    max_abs: f32,
+    count: usize,
+}
+
+impl RangeStat {
+    /// The statistics of one block (on the calling thread).
+    pub fn of(xs: &[f32]) -> Self {
+        RangeStat {
+            sum_abs: lane_sum(xs, |v| v.abs() as f64),
+            max_abs: xs.iter().fold(0f32, |m, v| m.max(v.abs())),
+            count: xs.len(),
+        }
+    }
+
+    /// Adds the next block's statistics.
+    pub fn add(&mut self, o: &RangeStat) {
+        self.sum_abs += o.sum_abs;
+        self.max_abs = self.max_abs.max(o.max_abs);
+        self.count += o.count;
+    }
+
+    /// The range `s` that `rule` gives for all the blocks added.
+    pub fn range(&self, bits: Bits, rule: CoRange) -> f32 {
+        let mean = || (self.sum_abs / self.count.max(1) as f64) as f32;
+        range_rule(bits, rule, mean, || self.max_abs)
     }
 }
 
