@@ -5,7 +5,7 @@ mod common;
 
 use common::{TRAIN, random_tensor};
 use rram::counters::OpCounts;
-use rram::crossbar::array::TiledMatrix;
+use rram::crossbar::array::{ReadSpec, TiledMatrix};
 use rram::crossbar::{AdcMode, CrossbarConfig, SignedInput};
 use rram::device::disturbance::{Disturbance, Faults};
 use rram::kernels::gemm::Trans;
@@ -160,14 +160,17 @@ fn transposed_read_equals_w_transpose_times_e() {
             .collect();
         t.program(&w_q, Bits::K(4), 1, 0);
         let e: Vec<f32> = (0..21 * 6).map(|_| rng.uniform_in(-1.0, 1.0)).collect();
+        let spec = ReadSpec {
+            g_bits: Bits::Fp32,
+            adc_bits: Bits::Fp32,
+            rule: CoRange::Max,
+            seed: 1,
+            step: 0,
+        };
         let dx = t.backward(
             &e,
             6,
-            Bits::Fp32,
-            Bits::Fp32,
-            CoRange::Max,
-            1,
-            0,
+            spec,
             &mut OpCounts::default(),
             vec![7.0; 3], // a reused buffer with stale contents
         );
@@ -195,17 +198,14 @@ fn analog_two_phase_reads_as_one_phase_at_two_phases_of_dac_and_cell_cost() {
         let mut t = TiledMatrix::new(0, 37, 21, &cfg, 1);
         t.program(&w_q, Bits::K(2), 1, 0);
         let mut c = OpCounts::default();
-        let dx = t.backward(
-            &e,
-            6,
-            Bits::K(2),
-            Bits::K(2),
-            CoRange::Auto,
-            1,
-            0,
-            &mut c,
-            vec![],
-        );
+        let spec = ReadSpec {
+            g_bits: Bits::K(2),
+            adc_bits: Bits::K(2),
+            rule: CoRange::Auto,
+            seed: 1,
+            step: 0,
+        };
+        let dx = t.backward(&e, 6, spec, &mut c, vec![]);
         (dx, c)
     };
     let (one, c1) = read(SignedInput::OnePhase);

@@ -15,7 +15,7 @@
 use crate::counters::{LayerCounters, OpCounts};
 use crate::crossbar::{AdcMode, CrossbarConfig, SignedInput};
 use crate::device::disturbance::CellFault;
-use crate::kernels::gemm::{Trans, View, matmul, matmul_into_serial, matmul_view};
+use crate::kernels::gemm::{Threads, Trans, View, matmul, matmul_into, matmul_view};
 use crate::kernels::with_buffers;
 use crate::quant::Bits;
 use crate::quant::output::{self, CoRange, RangeStat};
@@ -60,6 +60,17 @@ pub fn matrix_products(x: &[f32], p: usize, w: &[f32], spans: &[Span], parts: &m
             false,
         );
     }
+}
+
+/// How a transposed read (backprop part 1) runs: the errors' bits on the column DACs, the row
+/// ADCs' bits and range rule, and the run seed and step that key the read noise.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct ReadSpec {
+    pub g_bits: Bits,
+    pub adc_bits: Bits,
+    pub rule: CoRange,
+    pub seed: u64,
+    pub step: u64,
 }
 
 pub struct TiledMatrix {
@@ -459,18 +470,15 @@ impl TiledMatrix {
         &mut self,
         g: &[f32],
         p: usize,
-        g_bits: Bits,
-        adc_bits: Bits,
-        rule: CoRange,
-        seed: u64,
-        step: u64,
+        spec: ReadSpec,
         c: &mut OpCounts,
         mut dx: Vec<f32>,
     ) -> Vec<f32> {
+        let (adc_bits, rule) = (spec.adc_bits, spec.rule);
         let (rows, cols) = (self.rows, self.cols);
         let (nrb, ncb) = self.grid();
         let mut bufs = std::mem::take(&mut self.scratch);
-        let w = self.read_weights(seed, step, 1);
+        let w = self.read_weights(spec.seed, spec.step, 1);
         let two_phase = self.cfg.signed_input == SignedInput::TwoPhase;
         let [g_pos, g_neg, prod_pos, prod_neg] = &mut bufs;
         if two_phase {
@@ -530,12 +538,12 @@ impl TiledMatrix {
         }
         drop(w);
         self.scratch = bufs;
-        self.count_backward(c, p, g_bits, adc_bits);
+        self.count_backward(c, p, spec);
         dx
     }
 
     /// Counts one transposed read of `p` error vectors.
-    fn count_backward(&self, c: &mut OpCounts, p: usize, g_bits: Bits, adc_bits: Bits) {
+    fn count_backward(&self, c: &mut OpCounts, p: usize, spec: ReadSpec) {
         let (rows, cols) = (self.rows, self.cols);
         let (nrb, ncb) = self.grid();
         // An analog two-phase read computes what one phase does, at two phases' DAC and cell
@@ -547,8 +555,8 @@ impl TiledMatrix {
             1
         };
         let pn = p as u64;
-        c.dac_bits = g_bits.as_u32();
-        c.adc_bits = adc_bits.as_u32();
+        c.dac_bits = spec.g_bits.as_u32();
+        c.adc_bits = spec.adc_bits.as_u32();
         c.dac_conversions += (cols * nrb) as u64 * pn * phases;
         c.adc_conversions += (rows * ncb) as u64 * pn * reads;
         c.cell_reads += 2 * (rows * cols) as u64 * pn * phases;
@@ -565,21 +573,16 @@ impl TiledMatrix {
     pub fn backward_blocks<T: Send>(
         &mut self,
         g: &[f32],
-        p: usize,
-        positions: usize,
-        blocks: &[Range<usize>],
-        per_block: Vec<T>,
-        g_bits: Bits,
-        adc_bits: Bits,
-        rule: CoRange,
-        seed: u64,
-        step: u64,
+        (p, positions): (usize, usize),
+        (blocks, per_block): (&[Range<usize>], Vec<T>),
+        spec: ReadSpec,
         c: &mut OpCounts,
         take: impl Fn(&Range<usize>, &[f32], T) + Sync,
     ) {
+        let (adc_bits, rule) = (spec.adc_bits, spec.rule);
         let (rows, cols) = (self.rows, self.cols);
         let (nrb, ncb) = self.grid();
-        let w = self.read_weights(seed, step, 1);
+        let w = self.read_weights(spec.seed, spec.step, 1);
         let two_phase = self.cfg.signed_input == SignedInput::TwoPhase;
         let signs: &[f32] = if two_phase { &[1.0, -1.0] } else { &[1.0] };
         let np = signs.len();
@@ -611,7 +614,7 @@ impl TiledMatrix {
             out.resize((r1 - r0) * pc, 0.0);
             let wt = View::block(&w, rows, c0, r0).t();
             let gv = View::block(gs, pc, c0, 0);
-            matmul_into_serial(out, pc, wt, gv, r1 - r0, pc, c1 - c0, false);
+            matmul_into(out, pc, wt, gv, r1 - r0, pc, c1 - c0, false, Threads::One);
         };
         let stat_index = |rb: usize, ph: usize, cb: usize| (rb * np + ph) * ncb + cb;
         // Pass 1: every array's read statistics, block by block, added in block order.
@@ -674,7 +677,7 @@ impl TiledMatrix {
             })
         });
         drop(w);
-        self.count_backward(c, p, g_bits, adc_bits);
+        self.count_backward(c, p, spec);
     }
 }
 

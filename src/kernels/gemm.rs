@@ -1,7 +1,8 @@
 //! The one wrapper around the `gemm` crate. Matrices are row-major slices; `Trans::Yes` reads an
-//! operand transposed without copying (by swapping its strides). Thread use follows the rayon
-//! pool the caller runs in: `gemm` splits the output, never the reduction, so the result is the
-//! same for a given thread count.
+//! operand transposed without copying (by swapping its strides). A product uses the rayon pool
+//! the caller runs in, or only the calling thread (`Threads::One`, for callers that run blocks
+//! in parallel themselves): `gemm` splits the output, never the reduction, so the result is the
+//! same for any thread count.
 
 use gemm::Parallelism;
 
@@ -60,7 +61,17 @@ pub fn matmul_view(
         "gemm: c has {} values, want {m}×{n}",
         c.len()
     );
-    matmul_into(c, n, a, b, m, n, k, accumulate);
+    matmul_into(c, n, a, b, m, n, k, accumulate, Threads::Pool);
+}
+
+/// Which threads a product may use.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Threads {
+    /// The rayon pool the caller runs in (large products only).
+    Pool,
+    /// The calling thread alone: for callers that run blocks in parallel themselves. The
+    /// values are the same either way (gemm never splits the reduction).
+    One,
 }
 
 /// `matmul_view` into an `m×n` block of a row-major matrix with `ldc` columns that starts at
@@ -75,71 +86,28 @@ pub fn matmul_into(
     n: usize,
     k: usize,
     accumulate: bool,
+    threads: Threads,
 ) {
     if m == 0 || n == 0 {
         return;
     }
+    assert!(ldc >= n, "gemm: ldc {ldc} < n {n}");
+    assert!((m - 1) * ldc + n <= c.len(), "gemm: block c out of bounds");
     if k == 0 {
-        assert!(
-            ldc >= n && (m - 1) * ldc + n <= c.len(),
-            "gemm: block c out of bounds"
-        );
         if !accumulate {
             c.chunks_mut(ldc).take(m).for_each(|r| r[..n].fill(0.0));
         }
         return;
     }
-    check_bounds(c, ldc, &a, &b, m, n, k);
-    let threads = rayon::current_num_threads();
-    let par = if threads > 1 && m * n * k >= PARALLEL_MIN_MACS {
-        Parallelism::Rayon(threads)
+    let last = |v: &View<'_>, r: usize, cc: usize| (r - 1) * v.rs + (cc - 1) * v.cs;
+    assert!(last(&a, m, k) < a.data.len(), "gemm: view a out of bounds");
+    assert!(last(&b, k, n) < b.data.len(), "gemm: view b out of bounds");
+    let pool = rayon::current_num_threads();
+    let par = if threads == Threads::Pool && pool > 1 && m * n * k >= PARALLEL_MIN_MACS {
+        Parallelism::Rayon(pool)
     } else {
         Parallelism::None
     };
-    gemm_checked(c, ldc, a, b, m, n, k, accumulate, par);
-}
-
-/// `matmul_into` on the calling thread alone: for callers that run blocks in parallel
-/// themselves. Same values as the threaded product (gemm never splits the reduction).
-#[allow(clippy::too_many_arguments)]
-pub fn matmul_into_serial(
-    c: &mut [f32],
-    ldc: usize,
-    a: View<'_>,
-    b: View<'_>,
-    m: usize,
-    n: usize,
-    k: usize,
-    accumulate: bool,
-) {
-    if m == 0 || n == 0 || k == 0 {
-        return matmul_into(c, ldc, a, b, m, n, k, accumulate);
-    }
-    check_bounds(c, ldc, &a, &b, m, n, k);
-    gemm_checked(c, ldc, a, b, m, n, k, accumulate, Parallelism::None);
-}
-
-fn check_bounds(c: &[f32], ldc: usize, a: &View<'_>, b: &View<'_>, m: usize, n: usize, k: usize) {
-    assert!(ldc >= n, "gemm: ldc {ldc} < n {n}");
-    assert!((m - 1) * ldc + n <= c.len(), "gemm: block c out of bounds");
-    let last = |v: &View<'_>, r: usize, cc: usize| (r - 1) * v.rs + (cc - 1) * v.cs;
-    assert!(last(a, m, k) < a.data.len(), "gemm: view a out of bounds");
-    assert!(last(b, k, n) < b.data.len(), "gemm: view b out of bounds");
-}
-
-/// The gemm call itself, for views `check_bounds` has passed (m, n, k > 0).
-#[allow(clippy::too_many_arguments)]
-fn gemm_checked(
-    c: &mut [f32],
-    ldc: usize,
-    a: View<'_>,
-    b: View<'_>,
-    m: usize,
-    n: usize,
-    k: usize,
-    accumulate: bool,
-    par: Parallelism,
-) {
     // SAFETY: the asserts bound every index the strides reach; `c` is a unique borrow.
     unsafe {
         gemm::gemm(
@@ -255,7 +223,7 @@ impl WeightGrad {
         out: &mut Vec<f32>,
     ) {
         out.resize(rows * cols, 0.0);
-        matmul_into_serial(out, cols, x, g.t(), rows, cols, pc, false);
+        matmul_into(out, cols, x, g.t(), rows, cols, pc, false, Threads::One);
     }
 
     /// Adds the next block's product (from `block_product`).
@@ -356,7 +324,7 @@ mod tests {
             let mut c = c0.clone();
             let av = View::block(&a, 3, 0, 0);
             let bv = View::block(&b, 4, 0, 0);
-            matmul_into(&mut c[6..], 11, av, bv, 5, 4, 3, acc);
+            matmul_into(&mut c[6..], 11, av, bv, 5, 4, 3, acc, Threads::Pool);
             let mut block: Vec<f32> = (0..5)
                 .flat_map(|i| c0[i * 11 + 6..i * 11 + 10].to_vec())
                 .collect();

@@ -10,7 +10,7 @@
 
 use super::engine::sample_blocks;
 use super::{Ctx, Layer, MatrixCore, ParamView};
-use crate::kernels::gemm::{View, WeightGrad, matmul_into_serial};
+use crate::kernels::gemm::{Threads, View, WeightGrad, matmul_into};
 use crate::kernels::im2col::{ConvGeom, col2im, col2im_block, im2col, im2col_block};
 use crate::kernels::with_buffers;
 use crate::quant::BitWidths;
@@ -136,7 +136,7 @@ impl Conv2d {
                         buf.resize(m * pc, 0.0);
                         let wv = View::block(w, rows, sp.c0, sp.r0);
                         let xv = View::block(col, pc, sp.r0, 0);
-                        matmul_into_serial(buf, pc, wv, xv, m, pc, k, false);
+                        matmul_into(buf, pc, wv, xv, m, pc, k, false, Threads::One);
                         for (dst, src) in out.iter_mut().zip(buf.chunks(pc)) {
                             dst.copy_from_slice(src);
                         }
@@ -181,7 +181,7 @@ impl Conv2d {
                         if let Some(w_q) = also {
                             buf.resize(rows * pc, 0.0);
                             let wt = View::block(w_q, rows, 0, 0).t();
-                            matmul_into_serial(buf, pc, wt, gb, rows, pc, cols, false);
+                            matmul_into(buf, pc, wt, gb, rows, pc, cols, false, Threads::One);
                             col2im_block(buf, &g, b.len(), &mut dxb);
                         }
                         product

@@ -14,7 +14,7 @@
 
 use crate::counters::LayerCounters;
 use crate::crossbar::CrossbarConfig;
-use crate::crossbar::array::{Input, Span, TiledMatrix, count_digital};
+use crate::crossbar::array::{Input, ReadSpec, Span, TiledMatrix, count_digital};
 use crate::kernels::gemm::{Trans, View, WeightGrad, matmul};
 use crate::nn::Ctx;
 use crate::quant::gradient::{GQuantizer, GRounding, GScale, RoundingKey};
@@ -477,18 +477,13 @@ impl MatrixCore {
         if !self.input_grad {
             return;
         }
+        let spec = self.read_spec(ctx);
         let xb = self.xbar.as_mut().expect("backward_blocks is the arrays'");
         xb.backward_blocks(
             &g,
-            self.n * self.positions,
-            self.positions,
-            blocks,
-            per_block,
-            self.bits.g,
-            self.backward_adc_bits,
-            self.co_rule,
-            ctx.seed,
-            ctx.step,
+            (self.n * self.positions, self.positions),
+            (blocks, per_block),
+            spec,
             &mut self.counters.backprop1,
             take,
         );
@@ -592,21 +587,29 @@ impl MatrixCore {
     }
 
     /// Backprop part 1: dx = W_qᵀ · g_q (on the arrays, or one GEMM).
+    /// How this layer's transposed read runs at this step.
+    fn read_spec(&self, ctx: &Ctx) -> ReadSpec {
+        ReadSpec {
+            g_bits: self.bits.g,
+            adc_bits: self.backward_adc_bits,
+            rule: self.co_rule,
+            seed: ctx.seed,
+            step: ctx.step,
+        }
+    }
+
     fn propagate(&mut self, dy: Vec<f32>, ctx: &Ctx) -> Vec<f32> {
         let p = self.n * self.positions;
         let (rows, cols) = (self.rows, self.cols);
         if !self.input_grad {
             return Vec::new();
         }
+        let spec = self.read_spec(ctx);
         if let Some(xb) = self.xbar.as_mut() {
             return xb.backward(
                 &dy,
                 p,
-                self.bits.g,
-                self.backward_adc_bits,
-                self.co_rule,
-                ctx.seed,
-                ctx.step,
+                spec,
                 &mut self.counters.backprop1,
                 std::mem::take(&mut self.scratch),
             );
