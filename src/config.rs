@@ -202,6 +202,11 @@ pub struct RunConfig {
     /// (test-time augmentation with the training flip; CIFAR only). Default false.
     #[serde(default)]
     pub test_flip: bool,
+    /// Evaluate on the test set after every N-th epoch and after the last (and the stall
+    /// check's): a long run spends less of its time on evaluation; the other epochs' metrics
+    /// lines carry no test values. Default 1 (every epoch).
+    #[serde(default = "every_epoch")]
+    pub eval_every: usize,
     /// Run seed: data order, initial weights, G rounding. Default 1.
     pub seed: u64,
     /// Use only the first N training images (quick runs, tests). Default: all.
@@ -233,6 +238,10 @@ pub struct RunConfig {
     pub crossbar: CrossbarConfig,
 }
 
+fn every_epoch() -> usize {
+    1
+}
+
 impl Default for RunConfig {
     fn default() -> Self {
         RunConfig {
@@ -256,6 +265,7 @@ impl Default for RunConfig {
             label_smoothing: 0.0,
             cutout: 0,
             test_flip: false,
+            eval_every: 1,
             seed: 1,
             train_limit: None,
             test_limit: None,
@@ -340,6 +350,9 @@ impl RunConfig {
         }
         if self.eval_batch == 0 {
             return bad("eval_batch", "must be at least 1".into());
+        }
+        if self.eval_every == 0 {
+            return bad("eval_every", "must be at least 1 (every epoch)".into());
         }
         if self.threads == 0 || self.threads > 1024 {
             return bad("threads", format!("{} must be in 1..=1024", self.threads));

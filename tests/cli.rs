@@ -74,6 +74,7 @@ fn bad_input_is_one_line_and_exit_2() {
         "label_smoothing",
     );
     fails_cleanly(&["train", "--cutout", "8", "--out", o], "cutout");
+    fails_cleanly(&["train", "--eval-every", "0", "--out", o], "eval_every");
     fails_cleanly(
         &["train", "--model", "resnet20", "--cutout", "33", "--out", o],
         "cutout",
@@ -156,6 +157,7 @@ fn metrics(dir: &Path) -> Vec<serde_json::Value> {
             let mut v: serde_json::Value = serde_json::from_str(l).unwrap();
             let o = v.as_object_mut().unwrap();
             o.remove("seconds");
+            o.remove("eval_seconds");
             o.remove("images_per_second");
             v
         })
@@ -258,6 +260,41 @@ fn killed_and_resumed_with_centred_adcs_and_warmup_equals_uninterrupted() {
         "--stall-epochs",
         "0",
     ]);
+}
+
+#[test]
+fn eval_every_skips_test_passes_without_changing_the_training() {
+    // 3 epochs, evaluated after epochs 2 and 3 (the last) only; every training number equals
+    // that of the run evaluated after each epoch.
+    let tmp = tempfile::tempdir().unwrap();
+    let args = [
+        "--train-limit",
+        "640",
+        "--test-limit",
+        "100",
+        "--epochs",
+        "3",
+        "--threads",
+        "1",
+        "--stall-epochs",
+        "0",
+    ];
+    let (every, sparse) = (tmp.path().join("every"), tmp.path().join("sparse"));
+    train(&every, &args);
+    let mut more = args.to_vec();
+    more.extend(["--eval-every", "2"]);
+    train(&sparse, &more);
+    let (a, b) = (metrics(&every), metrics(&sparse));
+    assert!(b[0].get("test_accuracy").is_none(), "{}", b[0]);
+    for e in 1..3 {
+        assert_eq!(a[e], b[e], "epoch {}", e + 1);
+    }
+    for key in ["train_loss", "train_accuracy", "lr"] {
+        assert_eq!(a[0][key], b[0][key], "{key}");
+    }
+    let cfg = rram::config::RunConfig::load(&sparse.join("config.toml")).unwrap();
+    assert_eq!(cfg.eval_every, 2);
+    assert_eq!(summary(&sparse)["test_accuracy"], a[2]["test_accuracy"]);
 }
 
 #[test]

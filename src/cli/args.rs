@@ -176,6 +176,9 @@ pub struct TrainArgs {
     /// Evaluate each test image and its mirror image and average their probabilities (cifar10).
     #[arg(long)]
     pub test_flip: bool,
+    /// Evaluate on the test set every N epochs and after the last (default 1: every epoch).
+    #[arg(long, value_name = "N")]
+    pub eval_every: Option<usize>,
     /// Ideal engine: read propagated errors through a CO-bit ADC, as the arrays do.
     #[arg(long)]
     pub ideal_error_adc: bool,
@@ -195,6 +198,7 @@ pub struct TrainArgs {
         "fp32_first_last", "hardware", "xbar", "disturb", "faults", "adc", "signed_input",
         "read_noise", "d2d", "co_range", "g_rounding", "g_scale", "comparator", "centre_adc", "stall_epochs",
         "ideal_error_adc", "logit_columns", "label_smoothing", "cutout", "test_flip",
+        "eval_every",
     ])]
     pub resume: Option<PathBuf>,
     /// No progress bars (epoch lines and the summary still print).

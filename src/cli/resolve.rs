@@ -137,6 +137,9 @@ pub fn train_config(a: &TrainArgs) -> Result<RunConfig> {
     if let Some(v) = a.label_smoothing {
         cfg.label_smoothing = v;
     }
+    if let Some(v) = a.eval_every {
+        cfg.eval_every = v;
+    }
     if let Some(v) = a.cutout {
         cfg.cutout = v;
     }

@@ -76,13 +76,15 @@ impl Monitor for Bars {
         if let Some(b) = self.bar.take() {
             b.finish_and_clear();
         }
+        let test = m["test_accuracy"]
+            .as_f64()
+            .map_or("   -  ".to_string(), |a| format!("{:.2}%", a * 100.0));
         eprintln!(
-            "epoch {:>3}/{}  loss {:.4}  train {:.2}%  test {:.2}%  {:.1} s  {:.0} img/s",
+            "epoch {:>3}/{}  loss {:.4}  train {:.2}%  test {test}  {:.1} s  {:.0} img/s",
             m["epoch"],
             self.epochs,
             m["train_loss"].as_f64().unwrap_or(f64::NAN),
             m["train_accuracy"].as_f64().unwrap_or(f64::NAN) * 100.0,
-            m["test_accuracy"].as_f64().unwrap_or(f64::NAN) * 100.0,
             m["seconds"].as_f64().unwrap_or(f64::NAN),
             m["images_per_second"].as_f64().unwrap_or(f64::NAN),
         );

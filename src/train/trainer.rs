@@ -280,36 +280,52 @@ fn train_in_pool(
         if model.has_centred_comparators() {
             refresh_references(&mut model, &train, &pipe, cfg, progress.step);
         }
-        let eval_ctx = Ctx {
-            step: progress.step,
-            ..Ctx::eval(cfg.seed)
-        };
-        let (test_loss, test_acc) = evaluate(
-            &mut model,
-            &test,
-            &pipe,
-            cfg.eval_batch,
-            cfg.test_flip,
-            &eval_ctx,
-        );
-        last_acc = test_acc;
+        // evaluate every `eval_every` epochs, after the last, where the stall check looks, and
+        // on a diverged run (its last accuracy)
+        let done = epoch + 1;
+        let eval_now = diverged
+            || done == cfg.epochs
+            || done % cfg.eval_every == 0
+            || done == cfg.stall_epochs;
+        let t_eval = Instant::now();
+        let tested = eval_now.then(|| {
+            let eval_ctx = Ctx {
+                step: progress.step,
+                ..Ctx::eval(cfg.seed)
+            };
+            evaluate(
+                &mut model,
+                &test,
+                &pipe,
+                cfg.eval_batch,
+                cfg.test_flip,
+                &eval_ctx,
+            )
+        });
+        let eval_secs = t_eval.elapsed().as_secs_f64();
+        if let Some((_, acc)) = tested {
+            last_acc = acc;
+        }
         if diverged {
             break;
         }
-        best = best.max(test_acc);
-        let m = serde_json::json!({
-            "epoch": epoch + 1,
+        best = best.max(last_acc);
+        let mut m = serde_json::json!({
+            "epoch": done,
             "train_loss": loss_sum / seen.max(1) as f64,
             "train_accuracy": correct as f64 / seen.max(1) as f64,
-            "test_loss": test_loss,
-            "test_accuracy": test_acc,
             "lr": lr_schedule.at(progress.step.saturating_sub(1)),
             "seconds": secs,
+            "eval_seconds": eval_secs,
             "images_per_second": seen as f64 / secs.max(1e-9),
         });
+        if let Some((loss, acc)) = tested {
+            m["test_loss"] = loss.into();
+            m["test_accuracy"] = acc.into();
+        }
         monitor.epoch_end(&m);
         progress.metrics.push(m);
-        progress.epochs_done = epoch + 1;
+        progress.epochs_done = done;
         progress.counters = model.counters();
         write_metrics(dir, &progress)?;
         write_counters(dir, cfg, &progress)?;
