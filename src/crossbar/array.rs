@@ -34,6 +34,18 @@ pub struct Span {
     pub c1: usize,
 }
 
+impl Span {
+    /// The whole `rows × cols` matrix.
+    pub fn whole(rows: usize, cols: usize) -> Self {
+        Span {
+            r0: 0,
+            r1: rows,
+            c0: 0,
+            c1: cols,
+        }
+    }
+}
+
 /// Where a forward's inputs come from: a whole `[rows, p]` matrix, or a caller that holds its
 /// input in another form (a convolution forming its column matrix a few samples at a time).
 /// `Products(f)`: `f(w, spans, parts)` sets each `parts[t]` (`(c1 − c0) × p`, sized already)
@@ -47,7 +59,7 @@ pub enum Input<'a> {
 pub type Products<'a> = dyn FnMut(&[f32], &[Span], &mut [Vec<f32>]) + 'a;
 
 /// `Input::Products` for a matrix held whole: each span's product, threaded.
-pub fn matrix_products(x: &[f32], p: usize, w: &[f32], spans: &[Span], parts: &mut [Vec<f32>]) {
+fn matrix_products(x: &[f32], p: usize, w: &[f32], spans: &[Span], parts: &mut [Vec<f32>]) {
     let rows = x.len() / p.max(1);
     for (s, part) in spans.iter().zip(parts) {
         matmul_view(
@@ -102,9 +114,9 @@ pub struct TiledMatrix {
     /// row-block-major; NaN = none yet.
     pub fwd_centre: Vec<f32>,
     /// Work buffers reused from step to step (fresh ones of this size cost a page fault per
-    /// 4 KiB): the backward read's two error phases and their products; the forward's
-    /// per-array products.
+    /// 4 KiB): the backward read's two error phases and their products.
     scratch: [Vec<f32>; 4],
+    /// The forward's per-array products, reused likewise.
     parts: Vec<Vec<f32>>,
 }
 
@@ -189,12 +201,7 @@ impl TiledMatrix {
     /// converted.
     pub fn spans(&self) -> Vec<Span> {
         if self.cfg.adc == AdcMode::FullSum {
-            return vec![Span {
-                r0: 0,
-                r1: self.rows,
-                c0: 0,
-                c1: self.cols,
-            }];
+            return vec![Span::whole(self.rows, self.cols)];
         }
         let (nrb, ncb) = self.grid();
         let mut spans = Vec::with_capacity(nrb * ncb);

@@ -1,12 +1,14 @@
 //! `Conv2d`: im2col, then the matrix core (`W[c_out, k·k·c_in] · col`), output already CNHW.
 //!
-//! In the ideal engine the column matrix is never formed whole: forward and backward run over
-//! blocks of a few samples (`engine::COL_BLOCK` values of columns), each block on one thread
-//! with the blocks in parallel, so each block of `col` is written and read while still in that
-//! core's cache, and backward recomputes its blocks from the kept input instead of storing `col`
-//! (k·k times the input). Forward and dJ/dx are bit-identical to the whole-matrix products, and
-//! dW adds the same blocks' products in the same order on every path, whatever the thread count.
-//! The arrays (`--hardware rram`) read the whole matrix.
+//! The column matrix is never formed whole (except by a 1×1 conv, whose input is its column
+//! matrix): forward and backward run over blocks of a few samples (`engine::COL_BLOCK` values of
+//! columns), each block on one thread with the blocks in parallel, so each block of `col` is
+//! written and read while still in that core's cache, and backward recomputes its blocks from
+//! the kept input instead of storing `col` (k·k times the input). On the arrays a block fills
+//! its columns of every array's product, and the transposed read goes by blocks too
+//! (`TiledMatrix::backward_blocks`). Forward and dJ/dx are bit-identical to the whole-matrix
+//! products, and dW adds the same blocks' products in the same order on every path, whatever
+//! the thread count.
 
 use super::engine::sample_blocks;
 use super::{Ctx, Layer, MatrixCore, ParamView};
@@ -163,10 +165,10 @@ impl Conv2d {
         let need_dx = self.core.input_grad;
         let mut dx = vec![0.0; if need_dx { input.len() } else { 0 }];
         let hw = g.h_in * g.w_in;
-        // Each block on one thread: recompute its im2col, form its dW product and, with
-        // `also`, its part of dJ/dx (ideal engine: `W_qᵀ·g` col2im'd into its samples). The dW
+        // Each block on one thread: recompute its im2col, form its dW product and, given `W_q`
+        // (ideal engine), its part of dJ/dx: `W_qᵀ·g` col2im'd into its samples. The dW
         // products are added in block order.
-        let block_pass = |gq: &[f32], dw: &mut [f32], dxs, also: Option<&[f32]>| {
+        let block_pass = |gq: &[f32], dw: &mut [f32], dxs, w_q: Option<&[f32]>| {
             let products: Vec<Vec<f32>> = blocks
                 .par_iter()
                 .zip(dxs)
@@ -178,7 +180,7 @@ impl Conv2d {
                         let mut product = Vec::new();
                         let (xb, gb) = (View::block(col, pc, 0, 0), View::block(gq, p, 0, j0));
                         WeightGrad::block_product(xb, gb, rows, cols, pc, &mut product);
-                        if let Some(w_q) = also {
+                        if let Some(w_q) = w_q {
                             buf.resize(rows * pc, 0.0);
                             let wt = View::block(w_q, rows, 0, 0).t();
                             matmul_into(buf, pc, wt, gb, rows, pc, cols, false, Threads::One);

@@ -249,8 +249,8 @@ impl MatrixCore {
     /// form (a convolution that forms its column matrix a few samples at a time, `Conv2d`):
     /// `products(w, spans, parts)` as `crossbar::array::Input::Products` says — on the arrays
     /// one span per array with the weights the arrays read, in the ideal engine one span, the
-    /// whole `W_q`. The backward of such a pass is `backward_with` (or, in the ideal engine
-    /// without an error ADC, `backward_fused`).
+    /// whole `W_q`. The backward of such a pass is `backward_with`, `backward_blocks` (the
+    /// arrays' transposed read by blocks) or `backward_fused` (ideal engine, no error ADC).
     pub fn forward_with(
         &mut self,
         n: usize,
@@ -327,13 +327,8 @@ impl MatrixCore {
                     false,
                 ),
                 Input::Products(f) => {
-                    let whole = Span {
-                        r0: 0,
-                        r1: rows,
-                        c0: 0,
-                        c1: cols,
-                    };
-                    f(&self.w_q, &[whole], std::slice::from_mut(&mut y));
+                    let whole = [Span::whole(rows, cols)];
+                    f(&self.w_q, &whole, std::slice::from_mut(&mut y));
                 }
             }
             if centred {
