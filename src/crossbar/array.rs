@@ -649,7 +649,8 @@ impl TiledMatrix {
             total.iter_mut().zip(st).for_each(|(t, s)| t.add(s));
         }
         let ranges: Vec<f32> = total.iter().map(|t| t.range(adc_bits, rule)).collect();
-        // Pass 2: the reads again, converted with those ranges, in `backward`'s order.
+        // Pass 2: the reads again, each converted with its range and added into the block's
+        // rows, phase by phase (`0 + ADC(P+) − ADC(P−)`: the values `read_difference` gives).
         blocks.par_iter().zip(per_block).for_each(|(b, item)| {
             with_buffers(|[g_pos, g_neg, prod, dx]| {
                 let (j0, pc) = (b.start * positions, b.len() * positions);
@@ -659,18 +660,8 @@ impl TiledMatrix {
                 }
                 dx.clear();
                 dx.resize(rows * pc, 0.0);
-                let mut prod_neg = Vec::new();
                 for (rb, &(r0, r1)) in row_blocks.iter().enumerate() {
                     let dxb = &mut dx[r0 * pc..r1 * pc];
-                    if two_phase && ncb == 1 {
-                        // both phases' reads, then ADC(P+) − ADC(P−) in one pass
-                        product(prod, g_pos, pc, (r0, r1), col_blocks[0]);
-                        product(&mut prod_neg, g_neg, pc, (r0, r1), col_blocks[0]);
-                        let (s_pos, s_neg) =
-                            (ranges[stat_index(rb, 0, 0)], ranges[stat_index(rb, 1, 0)]);
-                        output::read_difference_block(dxb, prod, &prod_neg, adc_bits, s_pos, s_neg);
-                        continue;
-                    }
                     for (ph, &sign) in signs.iter().enumerate() {
                         let gs = if ph == 0 { &*g_pos } else { &*g_neg };
                         for (cb, &cc) in col_blocks.iter().enumerate() {

@@ -267,23 +267,15 @@ macro_rules! with_adc {
 /// Quantize `co` in place with a given range `s` — the ADC transfer function (for k = 1, `s` is
 /// the comparator's output magnitude).
 pub fn quantize_with_range(co: &mut [f32], bits: Bits, s: f32) {
-    if let Adc::Ideal = Adc::new(bits, s) {
-        return;
-    }
-    co.par_chunks_mut(CHUNK)
-        .for_each(|xs| quantize_block(xs, bits, s));
-}
-
-/// `quantize_with_range` on the calling thread (the `_block` functions are for callers that
-/// run blocks in parallel themselves).
-pub fn quantize_block(co: &mut [f32], bits: Bits, s: f32) {
     let adc = Adc::new(bits, s);
     if let Adc::Ideal = adc {
         return;
     }
-    with_adc!(adc, read => for v in co.iter_mut() {
-        *v = read(*v);
-    });
+    with_adc!(adc, read => co.par_chunks_mut(CHUNK).for_each(|xs| {
+        for v in xs {
+            *v = read(*v);
+        }
+    }));
 }
 
 /// `dst = ADC_{s_pos}(pos) − ADC_{s_neg}(neg)`: the two phases of a signed transposed read
@@ -298,28 +290,16 @@ pub fn read_difference(
 ) {
     assert_eq!(dst.len(), pos.len());
     assert_eq!(dst.len(), neg.len());
-    dst.par_chunks_mut(CHUNK)
-        .zip(pos.par_chunks(CHUNK))
-        .zip(neg.par_chunks(CHUNK))
-        .for_each(|((ds, ps), ns)| read_difference_block(ds, ps, ns, bits, s_pos, s_neg));
-}
-
-/// `read_difference` on the calling thread.
-pub fn read_difference_block(
-    dst: &mut [f32],
-    pos: &[f32],
-    neg: &[f32],
-    bits: Bits,
-    s_pos: f32,
-    s_neg: f32,
-) {
-    assert_eq!(dst.len(), pos.len());
-    assert_eq!(dst.len(), neg.len());
     with_adc!(Adc::new(bits, s_pos), read_pos => with_adc!(Adc::new(bits, s_neg), read_neg => {
-        for ((d, &a), &b) in dst.iter_mut().zip(pos).zip(neg) {
-            // the value of `0 += 1·a'; += −1·b'` (keep the `0.0 +`: 0 + −0 is +0)
-            *d = (0.0 + read_pos(a)) - read_neg(b);
-        }
+        dst.par_chunks_mut(CHUNK)
+            .zip(pos.par_chunks(CHUNK))
+            .zip(neg.par_chunks(CHUNK))
+            .for_each(|((ds, ps), ns)| {
+                for ((d, &a), &b) in ds.iter_mut().zip(ps).zip(ns) {
+                    // the value of `0 += 1·a'; += −1·b'` (keep the `0.0 +`: 0 + −0 is +0)
+                    *d = (0.0 + read_pos(a)) - read_neg(b);
+                }
+            })
     }));
 }
 
