@@ -636,7 +636,7 @@ impl TiledMatrix {
                         for (rb, &rr) in row_blocks.iter().enumerate() {
                             for (cb, &cc) in col_blocks.iter().enumerate() {
                                 product(prod, gs, pc, rr, cc);
-                                st[stat_index(rb, ph, cb)] = RangeStat::of(prod);
+                                st[stat_index(rb, ph, cb)] = RangeStat::of(prod, adc_bits, rule);
                             }
                         }
                     }
@@ -658,7 +658,7 @@ impl TiledMatrix {
                 if two_phase {
                     phase(g_neg, j0, pc, -1.0);
                 }
-                dx.clear();
+                // every row block's first read overwrites it: no zeroing
                 dx.resize(rows * pc, 0.0);
                 for (rb, &(r0, r1)) in row_blocks.iter().enumerate() {
                     let dxb = &mut dx[r0 * pc..r1 * pc];
@@ -667,7 +667,11 @@ impl TiledMatrix {
                         for (cb, &cc) in col_blocks.iter().enumerate() {
                             product(prod, gs, pc, (r0, r1), cc);
                             let s = ranges[stat_index(rb, ph, cb)];
-                            output::accumulate_read_block(dxb, prod, adc_bits, s, sign);
+                            if ph == 0 && cb == 0 {
+                                output::first_read_block(dxb, prod, adc_bits, s, sign);
+                            } else {
+                                output::accumulate_read_block(dxb, prod, adc_bits, s, sign);
+                            }
                         }
                     }
                 }

@@ -5,6 +5,7 @@
 //! same for any thread count.
 
 use gemm::Parallelism;
+use std::ops::Range;
 
 /// Whether an operand is read as stored or transposed.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -99,6 +100,25 @@ pub fn matmul_into(
         }
         return;
     }
+    // SAFETY: the assert above bounds `c`'s block, which is a unique borrow.
+    unsafe { gemm_raw(c.as_mut_ptr(), ldc, a, b, (m, n, k), accumulate, threads) }
+}
+
+/// The `gemm` call behind `matmul_into` and `ColumnBlock`: `c` points at an `m×n` block with
+/// row stride `ldc` (checked here: `a` and `b` cover their `m×k` and `k×n`).
+///
+/// # Safety
+/// Every `c[i·ldc + j]` (`i < m`, `j < n`) must be valid to write, and nothing else may read or
+/// write those values during the call.
+unsafe fn gemm_raw(
+    c: *mut f32,
+    ldc: usize,
+    a: View<'_>,
+    b: View<'_>,
+    (m, n, k): (usize, usize, usize),
+    accumulate: bool,
+    threads: Threads,
+) {
     let last = |v: &View<'_>, r: usize, cc: usize| (r - 1) * v.rs + (cc - 1) * v.cs;
     assert!(last(&a, m, k) < a.data.len(), "gemm: view a out of bounds");
     assert!(last(&b, k, n) < b.data.len(), "gemm: view b out of bounds");
@@ -108,13 +128,14 @@ pub fn matmul_into(
     } else {
         Parallelism::None
     };
-    // SAFETY: the asserts bound every index the strides reach; `c` is a unique borrow.
+    // SAFETY: the asserts bound every index the strides reach in `a` and `b`; the caller
+    // vouches for `c`'s block.
     unsafe {
         gemm::gemm(
             m,
             n,
             k,
-            c.as_mut_ptr(),
+            c,
             1,
             ldc as isize,
             accumulate,
@@ -131,6 +152,78 @@ pub fn matmul_into(
             false,
             par,
         );
+    }
+}
+
+/// One block of columns `j0..j0 + n` of every row of a row-major `[m, ld]` matrix, for blocks
+/// that run in parallel and each write their own columns in place (a blockwise conv filling
+/// its output, `ColumnBlock::split`). Sound as `split_at_mut` is: `split` takes the matrix's
+/// one `&mut` and hands out blocks whose columns it has checked are disjoint.
+pub struct ColumnBlock<'a> {
+    ptr: *mut f32,
+    m: usize,
+    ld: usize,
+    j0: usize,
+    n: usize,
+    _borrow: std::marker::PhantomData<&'a mut [f32]>,
+}
+
+// SAFETY: a block writes only its own columns, which no other block covers (checked by
+// `split`), and the borrow it came from lasts as long as it does.
+unsafe impl Send for ColumnBlock<'_> {}
+
+impl<'a> ColumnBlock<'a> {
+    /// Splits `data` (`[m, ld]`, `m = data.len() / ld`) into the column blocks `cols` (disjoint,
+    /// in bounds; panics otherwise).
+    pub fn split(data: &'a mut [f32], ld: usize, cols: &[Range<usize>]) -> Vec<Self> {
+        assert!(
+            ld > 0 && data.len() % ld == 0,
+            "column blocks: {} values, ld {ld}",
+            data.len()
+        );
+        let mut sorted: Vec<&Range<usize>> = cols.iter().collect();
+        sorted.sort_by_key(|r| r.start);
+        for w in sorted.windows(2) {
+            assert!(w[0].end <= w[1].start, "column blocks overlap");
+        }
+        assert!(
+            sorted.iter().all(|r| r.start <= r.end && r.end <= ld),
+            "column block out of bounds"
+        );
+        let (ptr, m) = (data.as_mut_ptr(), data.len() / ld);
+        cols.iter()
+            .map(|r| ColumnBlock {
+                ptr,
+                m,
+                ld,
+                j0: r.start,
+                n: r.len(),
+                _borrow: std::marker::PhantomData,
+            })
+            .collect()
+    }
+
+    /// `block = a · b` (`a`: `m×k`, `b`: `k×n`), on the calling thread: the values
+    /// `matmul_into` gives.
+    pub fn product(&mut self, a: View<'_>, b: View<'_>, k: usize) {
+        let (m, n) = (self.m, self.n);
+        if m == 0 || n == 0 {
+            return;
+        }
+        if k == 0 {
+            for i in 0..m {
+                // SAFETY: row i's columns j0..j0+n lie in the borrowed matrix and are this
+                // block's alone.
+                unsafe { std::slice::from_raw_parts_mut(self.ptr.add(i * self.ld + self.j0), n) }
+                    .fill(0.0);
+            }
+            return;
+        }
+        // SAFETY: as above, for every row; `split` checked the bounds and the disjointness.
+        unsafe {
+            let c = self.ptr.add(self.j0);
+            gemm_raw(c, self.ld, a, b, (m, n, k), false, Threads::One);
+        }
     }
 }
 
@@ -258,6 +351,7 @@ mod tests {
     use super::*;
     use crate::kernels::reference;
     use crate::rng::Rng;
+    use rayon::prelude::*;
 
     #[test]
     fn strided_blocks_match_reference() {
@@ -340,6 +434,57 @@ mod tests {
                 }
             }
         }
+    }
+
+    #[test]
+    fn column_blocks_fill_their_columns_in_parallel() {
+        // c is 6×23: blocks of columns 0..5, 5..12, 12..12 (empty) and 15..23 written in
+        // parallel by a[6×4]·b (a block of a 4×23 b), k = 0 too; each equals the product
+        // into a contiguous block, columns 12..15 keep their values.
+        let mut rng = Rng::new(10);
+        let a: Vec<f32> = (0..24).map(|_| rng.uniform_in(-1.0, 1.0)).collect();
+        let b: Vec<f32> = (0..92).map(|_| rng.uniform_in(-1.0, 1.0)).collect();
+        let c0: Vec<f32> = (0..138).map(|_| rng.uniform_in(-1.0, 1.0)).collect();
+        let cols = [0..5, 5..12, 12..12, 15..23];
+        for k in [4, 0] {
+            let mut c = c0.clone();
+            let blocks = ColumnBlock::split(&mut c, 23, &cols);
+            blocks.into_par_iter().zip(&cols).for_each(|(mut blk, r)| {
+                blk.product(View::block(&a, 4, 0, 0), View::block(&b, 23, 0, r.start), k);
+            });
+            for r in &cols {
+                let n = r.len();
+                let mut want = vec![0.0; 6 * n];
+                let bv = View::block(&b, 23, 0, r.start);
+                matmul_into(
+                    &mut want,
+                    n,
+                    View::block(&a, 4, 0, 0),
+                    bv,
+                    6,
+                    n,
+                    k,
+                    false,
+                    Threads::One,
+                );
+                for i in 0..6 {
+                    assert_eq!(
+                        &c[i * 23 + r.start..i * 23 + r.end],
+                        &want[i * n..(i + 1) * n]
+                    );
+                }
+            }
+            for i in 0..6 {
+                assert_eq!(&c[i * 23 + 12..i * 23 + 15], &c0[i * 23 + 12..i * 23 + 15]);
+            }
+        }
+    }
+
+    #[test]
+    #[should_panic(expected = "column blocks overlap")]
+    fn column_blocks_must_not_overlap() {
+        let mut c = vec![0.0; 20];
+        let _ = ColumnBlock::split(&mut c, 10, &[0..4, 6..8, 3..5]);
     }
 
     #[test]

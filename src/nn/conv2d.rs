@@ -12,7 +12,7 @@
 
 use super::engine::sample_blocks;
 use super::{Ctx, Layer, MatrixCore, ParamView};
-use crate::kernels::gemm::{Threads, View, WeightGrad, matmul_into};
+use crate::kernels::gemm::{ColumnBlock, Threads, View, WeightGrad, matmul_into};
 use crate::kernels::im2col::{ConvGeom, col2im, col2im_block, im2col, im2col_block};
 use crate::kernels::with_buffers;
 use crate::quant::BitWidths;
@@ -116,32 +116,29 @@ impl Conv2d {
     fn forward_blockwise(&mut self, x: Tensor, g: ConvGeom, ctx: &Ctx) -> Tensor {
         let (rows, cols, pp) = (g.rows(), self.cfg.c_out, g.positions());
         let blocks: Vec<Range<usize>> = Self::blocks(&g).collect();
+        let cols_of = |b: &Range<usize>| b.start * pp..b.end * pp;
+        let block_cols: Vec<Range<usize>> = blocks.iter().map(cols_of).collect();
         let (y, pre) = self.core.forward_with(g.n, pp, ctx, |w, spans, parts| {
             // Blocks run in parallel, each on one thread: im2col, then each span's product
-            // into a scratch block that is copied into the block's columns of its part.
-            let mut outs: Vec<Vec<Vec<&mut [f32]>>> = blocks.iter().map(|_| Vec::new()).collect();
-            for (part, sp) in parts.iter_mut().zip(spans) {
-                for (o, rows) in outs
+            // straight into the block's columns of its part.
+            let mut outs: Vec<Vec<ColumnBlock>> = blocks.iter().map(|_| Vec::new()).collect();
+            for part in parts.iter_mut() {
+                let ld = g.n * pp;
+                for (o, cb) in outs
                     .iter_mut()
-                    .zip(split_blocks(part, sp.c1 - sp.c0, &blocks, pp))
+                    .zip(ColumnBlock::split(part, ld, &block_cols))
                 {
-                    o.push(rows);
+                    o.push(cb);
                 }
             }
             blocks.par_iter().zip(outs).for_each(|(b, mut out)| {
-                with_buffers(|[col, buf, ..]| {
+                with_buffers(|[col, ..]| {
                     let pc = b.len() * pp;
                     col.resize(rows * pc, 0.0);
                     im2col_block(&x.data, &g, b.clone(), col);
                     for (sp, out) in spans.iter().zip(&mut out) {
-                        let (m, k) = (sp.c1 - sp.c0, sp.r1 - sp.r0);
-                        buf.resize(m * pc, 0.0);
                         let wv = View::block(w, rows, sp.c0, sp.r0);
-                        let xv = View::block(col, pc, sp.r0, 0);
-                        matmul_into(buf, pc, wv, xv, m, pc, k, false, Threads::One);
-                        for (dst, src) in out.iter_mut().zip(buf.chunks(pc)) {
-                            dst.copy_from_slice(src);
-                        }
+                        out.product(wv, View::block(col, pc, sp.r0, 0), sp.r1 - sp.r0);
                     }
                 })
             });

@@ -322,6 +322,18 @@ pub fn accumulate_read_block(dst: &mut [f32], part: &[f32], bits: Bits, s: f32, 
     });
 }
 
+/// `accumulate_read_block` into zeros, without reading `dst` (whatever it held is overwritten):
+/// `dst = 0 + sign · ADC(part)`, the first read into an accumulator that needs no zeroing.
+pub fn first_read_block(dst: &mut [f32], part: &[f32], bits: Bits, s: f32, sign: f32) {
+    assert_eq!(dst.len(), part.len());
+    with_adc!(Adc::new(bits, s), read => {
+        for (d, &v) in dst.iter_mut().zip(part) {
+            // keep the `0.0 +`: it makes a −0 reading +0, as adding into zeros does
+            *d = 0.0 + sign * read(v);
+        }
+    });
+}
+
 /// Quantize one layer's outputs in place; the range comes from this batch. Returns `s`.
 pub fn quantize(co: &mut [f32], bits: Bits, rule: CoRange) -> f32 {
     let s = batch_range(co, bits, rule);
@@ -386,11 +398,25 @@ pub struct RangeStat {
 }
 
 impl RangeStat {
-    /// The statistics of one block (on the calling thread).
-    pub fn of(xs: &[f32]) -> Self {
+    /// The statistics of one block (on the calling thread): only those `rule` at `bits`
+    /// uses (the other stays 0; each costs a pass over the block).
+    pub fn of(xs: &[f32], bits: Bits, rule: CoRange) -> Self {
+        let (mut sum_abs, mut max_abs) = (0.0, 0.0);
+        range_rule(
+            bits,
+            rule,
+            || {
+                sum_abs = lane_sum(xs, |v| v.abs() as f64);
+                0.0
+            },
+            || {
+                max_abs = xs.iter().fold(0f32, |m, v| m.max(v.abs()));
+                0.0
+            },
+        );
         RangeStat {
-            sum_abs: lane_sum(xs, |v| v.abs() as f64),
-            max_abs: xs.iter().fold(0f32, |m, v| m.max(v.abs())),
+            sum_abs,
+            max_abs,
             count: xs.len(),
         }
     }
@@ -421,6 +447,53 @@ pub fn pass_mask(co: &[f32], bits: Bits, s: f32) -> Option<Vec<u8>> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn range_stats_by_blocks_give_the_batch_range() {
+        // multiples of 1/8 in −6.25..6.25: every sum is exact in f64, so the blocks' mean is
+        // batch_range's to the bit as well as the max
+        let xs: Vec<f32> = (0..1000)
+            .map(|i| ((i * 37 % 101) as f32 - 50.0) * 0.125)
+            .collect();
+        let settings = [
+            (Bits::K(4), CoRange::Auto),
+            (Bits::K(4), CoRange::Max),
+            (Bits::K(3), CoRange::MeanAbs(2.5)),
+            (Bits::K(1), CoRange::Auto),
+            (Bits::Fp32, CoRange::Auto),
+        ];
+        for (bits, rule) in settings {
+            let mut total = RangeStat::default();
+            for b in xs.chunks(300) {
+                total.add(&RangeStat::of(b, bits, rule));
+            }
+            assert_eq!(
+                total.range(bits, rule),
+                batch_range(&xs, bits, rule),
+                "{bits:?} {rule:?}"
+            );
+        }
+        // only what the rule uses is gathered
+        let max = RangeStat::of(&xs, Bits::K(4), CoRange::Max);
+        assert_eq!((max.sum_abs, max.max_abs, max.count), (0.0, 6.25, 1000));
+        let mean = RangeStat::of(&xs, Bits::K(4), CoRange::Auto);
+        assert_eq!((mean.max_abs, mean.count), (0.0, 1000));
+        assert!(mean.sum_abs > 0.0);
+    }
+
+    #[test]
+    fn first_read_is_a_read_into_zeros() {
+        // readings of −0 (small negatives) become +0 as in `0 += ·`; old contents are ignored
+        let part = [0.9, -0.01, 0.01, -0.4, 2.0, -3.0, 0.0, -0.0];
+        for sign in [1.0, -1.0] {
+            let mut want = vec![0.0; part.len()];
+            accumulate_read_block(&mut want, &part, Bits::K(3), 1.0, sign);
+            let mut got = vec![f32::NAN; part.len()];
+            first_read_block(&mut got, &part, Bits::K(3), 1.0, sign);
+            let bits = |v: &[f32]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
+            assert_eq!(bits(&got), bits(&want), "sign {sign}");
+        }
+    }
 
     #[test]
     fn centre_rows_hand_values() {
