@@ -177,7 +177,7 @@ impl<'a> ColumnBlock<'a> {
     /// in bounds; panics otherwise).
     pub fn split(data: &'a mut [f32], ld: usize, cols: &[Range<usize>]) -> Vec<Self> {
         assert!(
-            ld > 0 && data.len() % ld == 0,
+            ld > 0 && data.len().is_multiple_of(ld),
             "column blocks: {} values, ld {ld}",
             data.len()
         );
