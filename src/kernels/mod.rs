@@ -23,6 +23,24 @@ pub fn lane_sum(xs: &[f32], f: impl Fn(f32) -> f64) -> f64 {
     acc.iter().sum::<f64>() + rest.iter().map(|&v| f(v)).sum::<f64>()
 }
 
+/// `Σ a·b` (each product in f32) in f64, in `lane_sum`'s order.
+pub fn lane_dot(a: &[f32], b: &[f32]) -> f64 {
+    assert_eq!(a.len(), b.len(), "lane_dot: lengths differ");
+    let mut acc = [0f64; LANES];
+    let n = a.len() / LANES * LANES;
+    for (ac, bc) in a[..n].chunks_exact(LANES).zip(b[..n].chunks_exact(LANES)) {
+        for i in 0..LANES {
+            acc[i] += (ac[i] * bc[i]) as f64;
+        }
+    }
+    let rest: f64 = a[n..]
+        .iter()
+        .zip(&b[n..])
+        .map(|(&x, &y)| (x * y) as f64)
+        .sum();
+    acc.iter().sum::<f64>() + rest
+}
+
 thread_local! {
     static BUFFERS: std::cell::RefCell<[Vec<f32>; 4]> = Default::default();
 }
@@ -33,4 +51,30 @@ thread_local! {
 /// parallel work may pick up another block, which would find the buffers in use (a panic).
 pub fn with_buffers<R>(f: impl FnOnce(&mut [Vec<f32>; 4]) -> R) -> R {
     BUFFERS.with(|b| f(&mut b.borrow_mut()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn lane_dot_sums_in_lane_sums_order() {
+        // two rounds of 8 lanes and a remainder of 3, large and small values mixed
+        let a: Vec<f32> = (0..19)
+            .map(|i| {
+                if i % 8 == 0 {
+                    1e8
+                } else {
+                    1.0 + i as f32 * 1e-7
+                }
+            })
+            .collect();
+        let b: Vec<f32> = (0..19)
+            .map(|i| if i % 2 == 0 { 3.0 } else { -0.5 })
+            .collect();
+        let ab: Vec<f32> = a.iter().zip(&b).map(|(x, y)| x * y).collect();
+        assert_eq!(lane_dot(&a, &b), lane_sum(&ab, |v| v as f64));
+        assert_eq!(lane_dot(&[2.0, 3.0], &[4.0, -1.0]), 5.0);
+        assert_eq!(lane_dot(&[], &[]), 0.0);
+    }
 }

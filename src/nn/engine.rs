@@ -16,6 +16,7 @@ use crate::counters::LayerCounters;
 use crate::crossbar::CrossbarConfig;
 use crate::crossbar::array::{Input, ReadSpec, Span, TiledMatrix, count_digital};
 use crate::kernels::gemm::{Trans, View, WeightGrad, matmul};
+use crate::kernels::lane_dot;
 use crate::nn::Ctx;
 use crate::quant::gradient::{GQuantizer, GRounding, GScale, RoundingKey};
 use crate::quant::output::Adc;
@@ -507,28 +508,37 @@ impl MatrixCore {
     fn quantized_errors(&mut self, mut dy: Vec<f32>, ctx: &Ctx) -> Vec<f32> {
         let p = self.n * self.positions;
         assert_eq!(dy.len(), self.cols * p, "matrix error has the wrong size");
-        // One pass per output row: bias gradient Σ dy, α gradient Σ dy ⊙ co_q (both digital,
-        // from the unquantized error), then dJ/dCO = α·dy where the ADC did not clip. A centred
-        // comparator's bias sits before the ADC: its gradient is Σ dJ/dCO; its α is fixed.
+        // Per output row: α gradient Σ dy ⊙ co_q (in f64 lanes), bias gradient Σ dy (both
+        // digital, from the unquantized error), then dJ/dCO = α·dy where the ADC did not clip.
+        // A centred comparator's bias sits before the ADC: its gradient is Σ dJ/dCO; its α is
+        // fixed. Without a bias the second pass has no running sum and vectorizes.
         let alpha = self.alpha();
         let centred = self.centered();
+        let has_bias = !self.dbias.is_empty();
         let (co_q, pass) = (&self.co_q, self.co_pass.as_deref());
         let sums: Vec<(f32, f64)> = dy
             .par_chunks_mut(p)
             .enumerate()
             .map(|(c, row)| {
-                let (mut sb, mut sa) = (0f32, 0f64);
-                let cq = &co_q[c * p..(c + 1) * p];
+                let sa = lane_dot(row, &co_q[c * p..(c + 1) * p]);
                 let m = pass.map(|m| &m[c * p..(c + 1) * p]);
-                for (i, d) in row.iter_mut().enumerate() {
-                    let before = *d;
-                    sa += (*d * cq[i]) as f64;
-                    *d = if m.is_none_or(|m| m[i] == 1) {
-                        alpha * *d
-                    } else {
-                        0.0
-                    };
-                    sb += if centred { *d } else { before };
+                let mut sb = 0f32;
+                if has_bias {
+                    for (i, d) in row.iter_mut().enumerate() {
+                        let before = *d;
+                        *d = if m.is_none_or(|m| m[i] == 1) {
+                            alpha * *d
+                        } else {
+                            0.0
+                        };
+                        sb += if centred { *d } else { before };
+                    }
+                } else if let Some(m) = m {
+                    for (d, &k) in row.iter_mut().zip(m) {
+                        *d = if k == 1 { alpha * *d } else { 0.0 };
+                    }
+                } else {
+                    row.iter_mut().for_each(|d| *d *= alpha);
                 }
                 (sb, sa)
             })
