@@ -612,16 +612,22 @@ impl TiledMatrix {
                 }
             }
         };
-        // The transposed read of array (r0..r1, c0..c1) driven by `gs` (`[cols, pc]`).
+        // The transposed read of array (r0..r1, c0..c1) driven by `gs` (`[cols, pc]`), into
+        // the front of `out` (grown, never shrunk: row blocks of other sizes take turns in
+        // it); returns its length.
         let product = |out: &mut Vec<f32>,
                        gs: &[f32],
                        pc: usize,
                        (r0, r1): (usize, usize),
                        (c0, c1): (usize, usize)| {
-            out.resize((r1 - r0) * pc, 0.0);
+            let len = (r1 - r0) * pc;
+            if out.len() < len {
+                out.resize(len, 0.0);
+            }
             let wt = View::block(&w, rows, c0, r0).t();
             let gv = View::block(gs, pc, c0, 0);
             matmul_into(out, pc, wt, gv, r1 - r0, pc, c1 - c0, false, Threads::One);
+            len
         };
         let stat_index = |rb: usize, ph: usize, cb: usize| (rb * np + ph) * ncb + cb;
         // Pass 1: every array's read statistics, block by block, added in block order.
@@ -635,8 +641,9 @@ impl TiledMatrix {
                         phase(gs, j0, pc, sign);
                         for (rb, &rr) in row_blocks.iter().enumerate() {
                             for (cb, &cc) in col_blocks.iter().enumerate() {
-                                product(prod, gs, pc, rr, cc);
-                                st[stat_index(rb, ph, cb)] = RangeStat::of(prod, adc_bits, rule);
+                                let len = product(prod, gs, pc, rr, cc);
+                                let read = &prod[..len];
+                                st[stat_index(rb, ph, cb)] = RangeStat::of(read, adc_bits, rule);
                             }
                         }
                     }
@@ -665,12 +672,13 @@ impl TiledMatrix {
                     for (ph, &sign) in signs.iter().enumerate() {
                         let gs = if ph == 0 { &*g_pos } else { &*g_neg };
                         for (cb, &cc) in col_blocks.iter().enumerate() {
-                            product(prod, gs, pc, (r0, r1), cc);
+                            let len = product(prod, gs, pc, (r0, r1), cc);
+                            let read = &prod[..len];
                             let s = ranges[stat_index(rb, ph, cb)];
                             if ph == 0 && cb == 0 {
-                                output::first_read_block(dxb, prod, adc_bits, s, sign);
+                                output::first_read_block(dxb, read, adc_bits, s, sign);
                             } else {
-                                output::accumulate_read_block(dxb, prod, adc_bits, s, sign);
+                                output::accumulate_read_block(dxb, read, adc_bits, s, sign);
                             }
                         }
                     }

@@ -365,17 +365,18 @@ impl MatrixCore {
         // middle of the next DAC's [0, 1] instead.
         let alpha = self.alpha();
         let keep_pre = ctx.train && !self.bits.co.is_fp32();
-        let mut pre = if keep_pre {
-            vec![0.0; cols * p]
-        } else {
-            Vec::new()
+        // the arrays' `raw` (kept exactly when `pre` is) becomes `pre` in place
+        let raw_in_pre = raw.is_some();
+        let mut pre = match raw {
+            Some(raw) => raw,
+            None if keep_pre => vec![0.0; cols * p],
+            None => Vec::new(),
         };
         if ctx.train {
             self.co_q.resize(cols * p, 0.0);
         }
         // `read` is the ADC specialised to its variant, so the per-row loop has no branch on it.
         let bias = &self.bias;
-        let raw_ref = raw.as_deref();
         crate::with_adc!(adc, read => {
             let row =
                 |c: usize, ys: &mut [f32], mut cq: Option<&mut [f32]>, mut pr: Option<&mut [f32]>| {
@@ -384,14 +385,13 @@ impl MatrixCore {
                     } else {
                         bias.get(c).copied().unwrap_or(0.0)
                     };
-                    let rr = raw_ref.map(|r| &r[c * p..(c + 1) * p]);
                     for (i, v) in ys.iter_mut().enumerate() {
-                        let r = rr.map_or(*v, |r| r[i]);
                         let q = read(*v);
                         if let Some(cq) = cq.as_deref_mut() {
                             cq[i] = q;
                         }
                         if let Some(pr) = pr.as_deref_mut() {
+                            let r = if raw_in_pre { pr[i] } else { *v };
                             pr[i] = alpha * r + b;
                         }
                         *v = alpha * q + b;
