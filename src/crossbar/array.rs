@@ -407,17 +407,18 @@ impl TiledMatrix {
             let s = output::running_range(&mut ranges[t], train, || {
                 output::batch_range(part, co_bits, rule)
             });
-            let mask = || {
-                if comparator {
-                    output::window_mask(part, s)
+            // the window (`output::pass_mask`'s: k ≥ 2, or a comparator's), ANDed into the
+            // mask of every array's outputs, made when a first value falls outside
+            let windowed = comparator || matches!(co_bits, Bits::K(k) if k >= 2);
+            if train && windowed {
+                let rows = c0 * p..c1 * p;
+                if let Some(all) = pass.as_mut() {
+                    output::narrow_to_window(&mut all[rows], part, s);
                 } else {
-                    output::pass_mask(part, co_bits, s)
-                }
-            };
-            if train && let Some(m) = mask() {
-                let all = pass.get_or_insert_with(|| vec![1u8; cols * p]);
-                for (a, b) in all[c0 * p..].iter_mut().zip(m) {
-                    *a &= b;
+                    let mut m = vec![1u8; cols * p];
+                    if output::narrow_to_window(&mut m[rows], part, s) {
+                        *pass = Some(m);
+                    }
                 }
             }
             if comparator { 1.0 } else { s }
@@ -440,12 +441,11 @@ impl TiledMatrix {
                     let part = &mut parts[t];
                     let s = range(part, t, (rb, c0, c1), &mut pass);
                     if keep_raw {
-                        raw[c0 * p..c1 * p]
-                            .iter_mut()
-                            .zip(part.iter())
-                            .for_each(|(a, b)| *a += b);
+                        let rawb = &mut raw[c0 * p..c1 * p];
+                        output::accumulate_read_and_raw(yb, rawb, part, co_bits, s);
+                    } else {
+                        output::accumulate_read(yb, part, co_bits, s, 1.0);
                     }
-                    output::accumulate_read(yb, part, co_bits, s, 1.0);
                 }
             }
         }

@@ -190,6 +190,27 @@ pub fn window_mask(co: &[f32], s: f32) -> Option<Vec<u8>> {
     Some(m)
 }
 
+/// `mask[i] &= (|co[i]| ≤ s)`: one array's straight-through window narrowing the mask of the
+/// outputs it adds into (a `window_mask` ANDed in place, without forming it). Returns whether
+/// any value was outside (`mask` is untouched otherwise).
+pub fn narrow_to_window(mask: &mut [u8], co: &[f32], s: f32) -> bool {
+    assert_eq!(mask.len(), co.len());
+    if co
+        .par_chunks(CHUNK)
+        .all(|xs| xs.iter().all(|v| v.abs() <= s))
+    {
+        return false;
+    }
+    mask.par_chunks_mut(CHUNK)
+        .zip(co.par_chunks(CHUNK))
+        .for_each(|(ms, xs)| {
+            for (m, v) in ms.iter_mut().zip(xs) {
+                *m &= (v.abs() <= s) as u8;
+            }
+        });
+    true
+}
+
 /// The symmetric level count `L = 2^(k−1) − 1` for k ≥ 2.
 pub fn symmetric_levels(bits: Bits) -> Option<f32> {
     match bits {
@@ -310,6 +331,24 @@ pub fn accumulate_read(dst: &mut [f32], part: &[f32], bits: Bits, s: f32, sign: 
     dst.par_chunks_mut(CHUNK)
         .zip(part.par_chunks(CHUNK))
         .for_each(|(ds, ps)| accumulate_read_block(ds, ps, bits, s, sign));
+}
+
+/// `accumulate_read` with `sign` 1 that also adds the unconverted `part` into `raw` (the sums
+/// before the ADCs), in the same pass.
+pub fn accumulate_read_and_raw(dst: &mut [f32], raw: &mut [f32], part: &[f32], bits: Bits, s: f32) {
+    assert_eq!(dst.len(), part.len());
+    assert_eq!(raw.len(), part.len());
+    with_adc!(Adc::new(bits, s), read => {
+        dst.par_chunks_mut(CHUNK)
+            .zip(raw.par_chunks_mut(CHUNK))
+            .zip(part.par_chunks(CHUNK))
+            .for_each(|((ds, rs), ps)| {
+                for ((d, r), &v) in ds.iter_mut().zip(rs).zip(ps) {
+                    *d += 1.0 * read(v);
+                    *r += v;
+                }
+            })
+    });
 }
 
 /// `accumulate_read` on the calling thread.
@@ -479,6 +518,36 @@ mod tests {
         let mean = RangeStat::of(&xs, Bits::K(4), CoRange::Auto);
         assert_eq!((mean.max_abs, mean.count), (0.0, 1000));
         assert!(mean.sum_abs > 0.0);
+    }
+
+    #[test]
+    fn narrowing_to_a_window_ands_the_window_mask() {
+        let co = [0.5, 2.0, 0.1, -1.0, -1.5];
+        let mut mask = vec![1, 1, 0, 1, 1];
+        assert!(narrow_to_window(&mut mask, &co, 1.0));
+        assert_eq!(mask, vec![1, 0, 0, 1, 0]);
+        let want: Vec<u8> = vec![1, 1, 0, 1, 1]
+            .iter()
+            .zip(window_mask(&co, 1.0).unwrap())
+            .map(|(a, b)| a & b)
+            .collect();
+        assert_eq!(mask, want);
+        // nothing outside: untouched, and says so
+        let mut mask = vec![0, 1, 1, 1, 1];
+        assert!(!narrow_to_window(&mut mask, &co, 2.0));
+        assert_eq!(mask, vec![0, 1, 1, 1, 1]);
+    }
+
+    #[test]
+    fn read_and_raw_in_one_pass_equal_two() {
+        let part = [0.9, -0.01, 0.3, -0.4, 2.0, -3.0, 0.0, 1.7];
+        let (d0, r0) = ([0.5; 8], [-0.25; 8]);
+        let (mut d1, mut r1) = (d0, r0);
+        accumulate_read(&mut d1, &part, Bits::K(3), 1.5, 1.0);
+        r1.iter_mut().zip(&part).for_each(|(r, v)| *r += v);
+        let (mut d2, mut r2) = (d0, r0);
+        accumulate_read_and_raw(&mut d2, &mut r2, &part, Bits::K(3), 1.5);
+        assert_eq!((d1, r1), (d2, r2));
     }
 
     #[test]
