@@ -526,7 +526,7 @@ mod tests {
         let mut mask = vec![1, 1, 0, 1, 1];
         assert!(narrow_to_window(&mut mask, &co, 1.0));
         assert_eq!(mask, vec![1, 0, 0, 1, 0]);
-        let want: Vec<u8> = vec![1, 1, 0, 1, 1]
+        let want: Vec<u8> = [1u8, 1, 0, 1, 1]
             .iter()
             .zip(window_mask(&co, 1.0).unwrap())
             .map(|(a, b)| a & b)
