@@ -378,25 +378,27 @@ impl MatrixCore {
         // `read` is the ADC specialised to its variant, so the per-row loop has no branch on it.
         let bias = &self.bias;
         crate::with_adc!(adc, read => {
-            let row =
-                |c: usize, ys: &mut [f32], mut cq: Option<&mut [f32]>, mut pr: Option<&mut [f32]>| {
-                    let b = if centred {
-                        0.5
-                    } else {
-                        bias.get(c).copied().unwrap_or(0.0)
-                    };
-                    for (i, v) in ys.iter_mut().enumerate() {
-                        let q = read(*v);
-                        if let Some(cq) = cq.as_deref_mut() {
-                            cq[i] = q;
-                        }
-                        if let Some(pr) = pr.as_deref_mut() {
-                            let r = if raw_in_pre { pr[i] } else { *v };
-                            pr[i] = alpha * r + b;
-                        }
-                        *v = alpha * q + b;
-                    }
+            // loops without a per-value branch, so each vectorizes
+            let row = |c: usize, ys: &mut [f32], cq: Option<&mut [f32]>, pr: Option<&mut [f32]>| {
+                let b = if centred {
+                    0.5
+                } else {
+                    bias.get(c).copied().unwrap_or(0.0)
                 };
+                match pr {
+                    Some(pr) if raw_in_pre => pr.iter_mut().for_each(|r| *r = alpha * *r + b),
+                    Some(pr) => pr.iter_mut().zip(&*ys).for_each(|(r, &v)| *r = alpha * v + b),
+                    None => {}
+                }
+                match cq {
+                    Some(cq) => ys.iter_mut().zip(cq).for_each(|(v, cq)| {
+                        let q = read(*v);
+                        *cq = q;
+                        *v = alpha * q + b;
+                    }),
+                    None => ys.iter_mut().for_each(|v| *v = alpha * read(*v) + b),
+                }
+            };
             let ys = y.par_chunks_mut(p).enumerate();
             match (ctx.train, keep_pre) {
                 (true, true) => ys
