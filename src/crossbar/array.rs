@@ -407,19 +407,12 @@ impl TiledMatrix {
             let s = output::running_range(&mut ranges[t], train, || {
                 output::batch_range(part, co_bits, rule)
             });
-            // the window (`output::pass_mask`'s: k ≥ 2, or a comparator's), ANDed into the
-            // mask of every array's outputs, made when a first value falls outside
-            let windowed = comparator || matches!(co_bits, Bits::K(k) if k >= 2);
-            if train && windowed {
-                let rows = c0 * p..c1 * p;
-                if let Some(all) = pass.as_mut() {
-                    output::narrow_to_window(&mut all[rows], part, s);
-                } else {
-                    let mut m = vec![1u8; cols * p];
-                    if output::narrow_to_window(&mut m[rows], part, s) {
-                        *pass = Some(m);
-                    }
-                }
+            // the window (a comparator's, or `output::pass_mask`'s), ANDed into the mask of
+            // every array's outputs, made when a first value falls outside
+            let windowed = comparator || output::windowed(co_bits);
+            if train && windowed && output::outside_window(part, s) {
+                let all = pass.get_or_insert_with(|| vec![1u8; cols * p]);
+                output::narrow_to_window(&mut all[c0 * p..c1 * p], part, s);
             }
             if comparator { 1.0 } else { s }
         };

@@ -116,14 +116,14 @@ impl Conv2d {
     fn forward_blockwise(&mut self, x: Tensor, g: ConvGeom, ctx: &Ctx) -> Tensor {
         let (rows, cols, pp) = (g.rows(), self.cfg.c_out, g.positions());
         let blocks: Vec<Range<usize>> = Self::blocks(&g).collect();
-        let cols_of = |b: &Range<usize>| b.start * pp..b.end * pp;
-        let block_cols: Vec<Range<usize>> = blocks.iter().map(cols_of).collect();
+        let block_cols: Vec<Range<usize>> =
+            blocks.iter().map(|b| b.start * pp..b.end * pp).collect();
+        let ld = g.n * pp;
         let (y, pre) = self.core.forward_with(g.n, pp, ctx, |w, spans, parts| {
             // Blocks run in parallel, each on one thread: im2col, then each span's product
             // straight into the block's columns of its part.
             let mut outs: Vec<Vec<ColumnBlock>> = blocks.iter().map(|_| Vec::new()).collect();
             for part in parts.iter_mut() {
-                let ld = g.n * pp;
                 for (o, cb) in outs
                     .iter_mut()
                     .zip(ColumnBlock::split(part, ld, &block_cols))

@@ -173,10 +173,7 @@ pub fn centre_rows(
 
 /// The straight-through window `|v| ≤ s` as a 0/1 mask, or `None` when every value is inside.
 pub fn window_mask(co: &[f32], s: f32) -> Option<Vec<u8>> {
-    if co
-        .par_chunks(CHUNK)
-        .all(|xs| xs.iter().all(|v| v.abs() <= s))
-    {
+    if !outside_window(co, s) {
         return None;
     }
     let mut m = vec![0u8; co.len()];
@@ -190,17 +187,16 @@ pub fn window_mask(co: &[f32], s: f32) -> Option<Vec<u8>> {
     Some(m)
 }
 
-/// `mask[i] &= (|co[i]| ≤ s)`: one array's straight-through window narrowing the mask of the
-/// outputs it adds into (a `window_mask` ANDed in place, without forming it). Returns whether
-/// any value was outside (`mask` is untouched otherwise).
-pub fn narrow_to_window(mask: &mut [u8], co: &[f32], s: f32) -> bool {
-    assert_eq!(mask.len(), co.len());
-    if co
-        .par_chunks(CHUNK)
+/// Whether any value lies outside the straight-through window `|v| ≤ s`.
+pub fn outside_window(co: &[f32], s: f32) -> bool {
+    !co.par_chunks(CHUNK)
         .all(|xs| xs.iter().all(|v| v.abs() <= s))
-    {
-        return false;
-    }
+}
+
+/// `mask[i] &= (|co[i]| ≤ s)`: one array's straight-through window narrowing the mask of the
+/// outputs it adds into (a `window_mask` ANDed in place, without forming it).
+pub fn narrow_to_window(mask: &mut [u8], co: &[f32], s: f32) {
+    assert_eq!(mask.len(), co.len());
     mask.par_chunks_mut(CHUNK)
         .zip(co.par_chunks(CHUNK))
         .for_each(|(ms, xs)| {
@@ -208,7 +204,12 @@ pub fn narrow_to_window(mask: &mut [u8], co: &[f32], s: f32) -> bool {
                 *m &= (v.abs() <= s) as u8;
             }
         });
-    true
+}
+
+/// Whether a `bits`-bit ADC read has a straight-through window (k ≥ 2; a centred 1-bit
+/// comparator has its own, `window_mask`).
+pub fn windowed(bits: Bits) -> bool {
+    matches!(bits, Bits::K(k) if k >= 2)
 }
 
 /// The symmetric level count `L = 2^(k−1) − 1` for k ≥ 2.
@@ -344,7 +345,7 @@ pub fn accumulate_read_and_raw(dst: &mut [f32], raw: &mut [f32], part: &[f32], b
             .zip(part.par_chunks(CHUNK))
             .for_each(|((ds, rs), ps)| {
                 for ((d, r), &v) in ds.iter_mut().zip(rs).zip(ps) {
-                    *d += 1.0 * read(v);
+                    *d += read(v);
                     *r += v;
                 }
             })
@@ -477,9 +478,10 @@ impl RangeStat {
 /// Whether the straight-through backward passes at each value: inside the range `s` (k ≥ 2);
 /// everywhere for k = 1 (as for 1-bit W) and fp32. `None` when everything passes.
 pub fn pass_mask(co: &[f32], bits: Bits, s: f32) -> Option<Vec<u8>> {
-    match bits {
-        Bits::K(k) if k >= 2 => window_mask(co, s),
-        _ => None,
+    if windowed(bits) {
+        window_mask(co, s)
+    } else {
+        None
     }
 }
 
@@ -524,7 +526,8 @@ mod tests {
     fn narrowing_to_a_window_ands_the_window_mask() {
         let co = [0.5, 2.0, 0.1, -1.0, -1.5];
         let mut mask = vec![1, 1, 0, 1, 1];
-        assert!(narrow_to_window(&mut mask, &co, 1.0));
+        assert!(outside_window(&co, 1.0));
+        narrow_to_window(&mut mask, &co, 1.0);
         assert_eq!(mask, vec![1, 0, 0, 1, 0]);
         let want: Vec<u8> = [1u8, 1, 0, 1, 1]
             .iter()
@@ -532,9 +535,10 @@ mod tests {
             .map(|(a, b)| a & b)
             .collect();
         assert_eq!(mask, want);
-        // nothing outside: untouched, and says so
+        // nothing outside: says so, and narrowing changes nothing
         let mut mask = vec![0, 1, 1, 1, 1];
-        assert!(!narrow_to_window(&mut mask, &co, 2.0));
+        assert!(!outside_window(&co, 2.0));
+        narrow_to_window(&mut mask, &co, 2.0);
         assert_eq!(mask, vec![0, 1, 1, 1, 1]);
     }
 
