@@ -76,12 +76,79 @@ fn check_block(x: &[f32], g: &ConvGeom, samples: &Range<usize>, col: &[f32]) -> 
     p
 }
 
+/// Stride 1 with as many output columns as input columns (a 'same' width): output position
+/// `i = oh·w + ow` reads input `i + d`, `d = (kh−pad)·w + (kw−pad)`. So one tap's plane is one
+/// contiguous run `lo..hi` (output indices whose source lies in the plane), apart from the
+/// columns `ow ∉ ow_lo..ow_hi` whose window hangs over the side padding; rows outside `i0..i1`
+/// (as indices: `oh ∉ oh_lo..oh_hi`) are all padding.
+#[derive(Clone, Copy, Debug)]
+struct Shift {
+    /// The input index output index `lo` reads (0 for an empty run).
+    src_lo: usize,
+    i0: usize,
+    i1: usize,
+    lo: usize,
+    hi: usize,
+    ow_lo: usize,
+    ow_hi: usize,
+}
+
+impl Shift {
+    fn new(g: &ConvGeom, kh: usize, kw: usize) -> Option<Self> {
+        let (ho, w) = (g.h_out(), g.w_in);
+        if g.stride != 1 || g.w_out() != w || ho == 0 || w == 0 {
+            return None;
+        }
+        let clamp = |v: isize, lo: usize, hi: usize| v.clamp(lo as isize, hi as isize) as usize;
+        let (dh, dw) = (kh as isize - g.pad as isize, kw as isize - g.pad as isize);
+        let oh_lo = clamp(-dh, 0, ho);
+        let oh_hi = clamp(g.h_in as isize - dh, oh_lo, ho);
+        let ow_lo = clamp(-dw, 0, w);
+        let ow_hi = clamp(w as isize - dw, ow_lo, w);
+        let d = dh * w as isize + dw;
+        let (i0, i1) = (oh_lo * w, oh_hi * w);
+        let lo = clamp(-d, i0, i1);
+        let hi = clamp((g.h_in * w) as isize - d, lo, i1);
+        Some(Shift {
+            src_lo: if hi > lo {
+                (lo as isize + d) as usize
+            } else {
+                0
+            },
+            i0,
+            i1,
+            lo,
+            hi,
+            ow_lo,
+            ow_hi,
+        })
+    }
+}
+
 /// Row `r` = (ci, kh, kw) of the column matrix of `samples`.
 fn im2col_row(x: &[f32], g: &ConvGeom, samples: &Range<usize>, r: usize, row: &mut [f32]) {
     let (ho, wo) = (g.h_out(), g.w_out());
     let ci = r / (g.k_h * g.k_w);
     let kh = (r / g.k_w) % g.k_h;
     let kw = r % g.k_w;
+    if let Some(s) = Shift::new(g, kh, kw) {
+        let hw = g.h_in * g.w_in;
+        for (j, n) in samples.clone().enumerate() {
+            let plane = &x[(ci * g.n + n) * hw..][..hw];
+            let out = &mut row[j * ho * wo..][..ho * wo];
+            out[..s.lo].fill(0.0);
+            out[s.hi..].fill(0.0);
+            out[s.lo..s.hi].copy_from_slice(&plane[s.src_lo..][..s.hi - s.lo]);
+            if s.ow_lo > 0 || s.ow_hi < wo {
+                // the window's columns over the padding (copied from the neighbouring row)
+                for orow in out[s.i0..s.i1].chunks_exact_mut(wo) {
+                    orow[..s.ow_lo].fill(0.0);
+                    orow[s.ow_hi..].fill(0.0);
+                }
+            }
+        }
+        return;
+    }
     for (j, n) in samples.clone().enumerate() {
         let plane = &x[(ci * g.n + n) * g.h_in * g.w_in..][..g.h_in * g.w_in];
         let out = &mut row[j * ho * wo..][..ho * wo];
@@ -156,6 +223,43 @@ fn col2im_channel(col: &[f32], g: &ConvGeom, nb: usize, ci: usize, dxc: &mut [f3
     let hw = g.h_in * g.w_in;
     let p = nb * ho * wo;
     dxc.fill(0.0);
+    if Shift::new(g, 0, 0).is_some() {
+        // One contiguous run per tap and sample (see `Shift`); the columns over the side
+        // padding add 0.0 instead (exact: a sum that starts at +0 is never −0), so each pixel
+        // still sums its taps in (kh, kw) order.
+        // per kw: which output positions' windows lie inside the columns (column ow_lo..ow_hi)
+        let keeps: Vec<Vec<bool>> = (0..g.k_w)
+            .map(|kw| {
+                let s = Shift::new(g, 0, kw).expect("stride-1 same-width geometry");
+                let mut keep = vec![false; ho * wo];
+                for row in keep.chunks_exact_mut(wo) {
+                    row[s.ow_lo..s.ow_hi].fill(true);
+                }
+                keep
+            })
+            .collect();
+        for kh in 0..g.k_h {
+            for (kw, keep) in keeps.iter().enumerate() {
+                let s = Shift::new(g, kh, kw).expect("stride-1 same-width geometry");
+                let r = (ci * g.k_h + kh) * g.k_w + kw;
+                let row = &col[r * p..][..p];
+                let sides = s.ow_lo > 0 || s.ow_hi < wo;
+                let (len, keep) = (s.hi - s.lo, &keep[s.lo..s.hi]);
+                for n in 0..nb {
+                    let dst = &mut dxc[n * hw + s.src_lo..][..len];
+                    let src = &row[n * ho * wo + s.lo..][..len];
+                    if sides {
+                        for ((d, &v), &k) in dst.iter_mut().zip(src).zip(keep) {
+                            *d += if k { v } else { 0.0 };
+                        }
+                    } else {
+                        dst.iter_mut().zip(src).for_each(|(d, &v)| *d += v);
+                    }
+                }
+            }
+        }
+        return;
+    }
     for kh in 0..g.k_h {
         for kw in 0..g.k_w {
             let r = (ci * g.k_h + kh) * g.k_w + kw;
@@ -222,6 +326,12 @@ mod tests {
             mk(1, 2, 5, 5, 1, 2, 0),
             // a kernel wider than the padded input reaches: some kw have no valid column
             mk(1, 2, 1, 1, 5, 1, 2),
+            // same width, fewer output rows than input rows (k_h > 2·pad + 1): the shifted runs
+            ConvGeom {
+                k_h: 5,
+                ..mk(3, 2, 6, 5, 3, 1, 1)
+            },
+            mk(2, 3, 4, 2, 3, 1, 1),
         ]
     }
 
