@@ -2,6 +2,8 @@
 //! arithmetic, naive reference versions that the tests use as oracles, and the f64 lane sum
 //! behind every mean over a layer's values (BN statistics, ADC ranges).
 
+use rayon::prelude::*;
+
 pub mod gemm;
 pub mod im2col;
 pub mod reference;
@@ -39,6 +41,22 @@ pub fn lane_dot(a: &[f32], b: &[f32]) -> f64 {
         .map(|(&x, &y)| (x * y) as f64)
         .sum();
     acc.iter().sum::<f64>() + rest
+}
+
+/// Values per task of the elementwise passes below.
+const ELEMENTWISE_CHUNK: usize = 32 * 1024;
+
+/// `dst += src`, element by element, in parallel (a residual sum: exact whatever the threads).
+pub fn add_assign(dst: &mut [f32], src: &[f32]) {
+    assert_eq!(dst.len(), src.len(), "add_assign: lengths differ");
+    dst.par_chunks_mut(ELEMENTWISE_CHUNK)
+        .zip(src.par_chunks(ELEMENTWISE_CHUNK))
+        .for_each(|(d, s)| d.iter_mut().zip(s).for_each(|(a, &b)| *a += b));
+}
+
+/// A copy of `src`, made in parallel (written straight into the new vector, no zero-fill).
+pub fn par_copy(src: &[f32]) -> Vec<f32> {
+    src.par_iter().copied().collect()
 }
 
 thread_local! {

@@ -14,9 +14,11 @@ use super::activation::Activation;
 use super::batch_norm::BatchNorm2d;
 use super::conv2d::{Conv2d, Conv2dConfig};
 use super::{Ctx, Layer, MatrixCore, ParamView};
+use crate::kernels::{add_assign, par_copy};
 use crate::quant::{BitWidths, Bits};
 use crate::rng::Rng;
 use crate::tensor::Tensor;
+use rayon::prelude::*;
 use std::borrow::Cow;
 
 pub struct BasicBlock {
@@ -109,37 +111,46 @@ impl BasicBlock {
             return Cow::Borrowed(&x.data);
         }
         let mut out = vec![0.0; self.c_out * n * h_out * w_out];
-        for c in 0..self.c_in {
-            for s in 0..n {
-                let src = &x.data[(c * n + s) * h * w..][..h * w];
-                let dst = &mut out[((c + self.pad()) * n + s) * h_out * w_out..][..h_out * w_out];
-                for y in 0..h_out {
-                    for xx in 0..w_out {
-                        dst[y * w_out + xx] = src[(y * self.stride) * w + xx * self.stride];
+        let plane_out = n * h_out * w_out;
+        let pad = self.pad();
+        out.par_chunks_mut(plane_out)
+            .skip(pad)
+            .take(self.c_in)
+            .enumerate()
+            .for_each(|(c, outc)| {
+                for s in 0..n {
+                    let src = &x.data[(c * n + s) * h * w..][..h * w];
+                    let dst = &mut outc[s * h_out * w_out..][..h_out * w_out];
+                    for y in 0..h_out {
+                        for xx in 0..w_out {
+                            dst[y * w_out + xx] = src[(y * self.stride) * w + xx * self.stride];
+                        }
                     }
                 }
-            }
-        }
+            });
         Cow::Owned(out)
     }
 
     fn shortcut_backward(&self, d: &[f32], n: usize, h_out: usize, w_out: usize) -> Vec<f32> {
         if self.stride == 1 && self.c_in == self.c_out {
-            return d.to_vec();
+            return par_copy(d);
         }
         let (h, w) = (self.in_shape[2], self.in_shape[3]);
         let mut dx = vec![0.0; self.c_in * n * h * w];
-        for c in 0..self.c_in {
-            for s in 0..n {
-                let src = &d[((c + self.pad()) * n + s) * h_out * w_out..][..h_out * w_out];
-                let dst = &mut dx[(c * n + s) * h * w..][..h * w];
-                for y in 0..h_out {
-                    for xx in 0..w_out {
-                        dst[(y * self.stride) * w + xx * self.stride] += src[y * w_out + xx];
+        let pad = self.pad();
+        dx.par_chunks_mut(n * h * w)
+            .enumerate()
+            .for_each(|(c, dxc)| {
+                for s in 0..n {
+                    let src = &d[((c + pad) * n + s) * h_out * w_out..][..h_out * w_out];
+                    let dst = &mut dxc[s * h * w..][..h * w];
+                    for y in 0..h_out {
+                        for xx in 0..w_out {
+                            dst[(y * self.stride) * w + xx * self.stride] += src[y * w_out + xx];
+                        }
                     }
                 }
-            }
-        }
+            });
         dx
     }
 }
@@ -163,7 +174,12 @@ impl Layer for BasicBlock {
         self.in_shape = x.shape.clone();
         let mut timing = self.timing.take();
         let tm = &mut timing;
-        let mut y = x.clone();
+        // the input stays for the shortcut; the conv branch works on a copy
+        let mut y = Tensor {
+            shape: x.shape.clone(),
+            data: par_copy(&x.data),
+            pre_quant: x.pre_quant.as_deref().map(par_copy),
+        };
         if let Some(a) = self.act_in.as_mut() {
             y = timed(tm, "act", 0, || a.forward(y, ctx));
         }
@@ -174,13 +190,9 @@ impl Layer for BasicBlock {
         let mut y = timed(tm, "bn", 0, || self.bn2.forward(y, ctx));
         timed(tm, "shortcut", 0, || {
             let short = self.shortcut(&x, y.dim(2), y.dim(3));
-            for (a, b) in y.data.iter_mut().zip(short.iter()) {
-                *a += b;
-            }
+            add_assign(&mut y.data, &short);
             if let Some(p) = y.pre_quant.as_mut() {
-                for (a, b) in p.iter_mut().zip(short.iter()) {
-                    *a += b;
-                }
+                add_assign(p, &short);
             }
         });
         let out = timed(tm, "act", 0, || self.act_out.forward(y, ctx));
@@ -204,11 +216,7 @@ impl Layer for BasicBlock {
         if let Some(a) = self.act_in.as_mut() {
             dx = timed(tm, "act", 1, || a.backward(dx, ctx));
         }
-        timed(tm, "shortcut", 1, || {
-            for (a, b) in dx.data.iter_mut().zip(&d_short) {
-                *a += b;
-            }
-        });
+        timed(tm, "shortcut", 1, || add_assign(&mut dx.data, &d_short));
         self.timing = timing;
         dx
     }

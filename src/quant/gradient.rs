@@ -117,6 +117,9 @@ fn scales(g: &[f32], p: usize, positions: usize, scale: GScale) -> Vec<f32> {
     m
 }
 
+/// Uniform draws made ahead of the arithmetic that uses them (a stack buffer).
+const DRAW_CHUNK: usize = 2048;
+
 /// Quantize the error `g` (`rows × n·positions`) in place.
 pub fn quantize(
     g: &mut [f32],
@@ -148,8 +151,32 @@ pub fn quantize(
         .collect();
     // A column whose scale is 0 is all zeros and draws no noise (the sample's or vector's
     // stream position does not move), so `Sample` draws exactly as before `GScale` existed.
+    // Without an all-zero column every value draws once, in order: the draws of a chunk come
+    // first, then a branch-free pass over it that vectorizes (the same values as the loop below).
+    let dense = steps.iter().all(|&(_, from)| from != 0.0);
     g.par_chunks_mut(p).enumerate().for_each(|(r, row)| {
         let mut rng = key.rng(r);
+        if dense {
+            let mut u = [0f32; DRAW_CHUNK];
+            for (vs, st) in row.chunks_mut(DRAW_CHUNK).zip(steps.chunks(DRAW_CHUNK)) {
+                let u = &mut u[..vs.len()];
+                u.iter_mut().for_each(|x| *x = rng.uniform());
+                let values = vs.iter_mut().zip(st).zip(u.iter());
+                if mid_tread {
+                    for ((v, &(to, from)), &u) in values {
+                        *v = super::clamp(super::floor(*v * to + u), -half, half) * from;
+                    }
+                } else {
+                    for ((v, &(to, from)), &u) in values {
+                        let sigma = u - 0.5;
+                        let g_n = super::clamp(*v * to + 0.5 + sigma / levels, 0.0, 1.0);
+                        let q = from * (quantize_k(g_n, levels) - 0.5);
+                        *v = if skip_zeros && *v == 0.0 { *v } else { q };
+                    }
+                }
+            }
+            return;
+        }
         for (v, &(to, from)) in row.iter_mut().zip(&steps) {
             if from == 0.0 {
                 *v = 0.0;
@@ -250,6 +277,53 @@ mod tests {
                         "{bits:?} {mode:?} {scale:?}: mean {mean} vs {b}"
                     );
                 }
+            }
+        }
+    }
+
+    #[test]
+    fn draws_ahead_equal_the_draw_per_value_loop() {
+        // The same rows with an all-zero sample appended take the per-value loop (a zero
+        // column), and the appended sample comes last, so the others see the same draws.
+        let (rows, positions) = (3, 1500); // 2 samples: more than one draw chunk per row
+        let mut rng = crate::rng::Rng::new(9);
+        let g: Vec<f32> = (0..rows * 2 * positions)
+            .map(|i| {
+                if i % 7 == 0 {
+                    0.0
+                } else {
+                    rng.uniform_in(-2.0, 2.0)
+                }
+            })
+            .collect();
+        for (bits, rounding) in [
+            (Bits::K(1), GRounding::Dorefa),
+            (Bits::K(4), GRounding::Dorefa),
+            (Bits::K(1), GRounding::MidTread),
+            (Bits::K(3), GRounding::MidTread),
+        ] {
+            for scale in [GScale::Sample, GScale::Vector] {
+                let q = GQuantizer {
+                    bits,
+                    rounding,
+                    scale,
+                };
+                let mut dense = g.clone();
+                quantize(&mut dense, rows, 2, positions, q, KEY);
+                let mut padded: Vec<f32> = g
+                    .chunks(2 * positions)
+                    .flat_map(|row| row.iter().copied().chain(vec![0.0; positions]))
+                    .collect();
+                quantize(&mut padded, rows, 3, positions, q, KEY);
+                let kept: Vec<f32> = padded
+                    .chunks(3 * positions)
+                    .flat_map(|row| row[..2 * positions].to_vec())
+                    .collect();
+                let same = dense
+                    .iter()
+                    .zip(&kept)
+                    .all(|(a, b)| a.to_bits() == b.to_bits());
+                assert!(same, "{bits:?} {rounding:?} {scale:?}");
             }
         }
     }
