@@ -15,11 +15,13 @@ there).
 
     python3 -m venv /tmp/tv && /tmp/tv/bin/pip install torch numpy pillow
     /tmp/tv/bin/python scripts/torch_reference.py --n 10000 --epochs 8 --batch 64 --lr 0.05
-    (--label-smoothing EPS, --cutout N, --test-flip: as rram's flags of the same names)
+    (--label-smoothing EPS, --cutout N, --test-flip: as rram's flags of the same names;
+    --ema DECAY, --eval-every K, --test-shifts S: probes of recipes rram does not have yet)
 
 Prints one JSON object per epoch, like rram's metrics.jsonl.
 """
 import argparse
+import copy
 import io
 import json
 import math
@@ -128,6 +130,38 @@ class ResNet(nn.Module):
         return self.fc(x.mean((2, 3)))
 
 
+def shift(x, dy, dx):
+    """x moved by (dy, dx) pixels, the uncovered border black (as the training padding)."""
+    pad = torch.tensor(-MEAN / STD).view(1, 3, 1, 1).repeat(x.shape[0], 1, 32, 32)
+    h, w = 32 - abs(dy), 32 - abs(dx)
+    pad[:, :, max(dy, 0):max(dy, 0) + h, max(dx, 0):max(dx, 0) + w] = x[:, :, max(-dy, 0):max(-dy, 0) + h, max(-dx, 0):max(-dx, 0) + w]
+    return pad
+
+
+def views(flip, s):
+    """The test-time views: the image, its mirror (flip), and shifts by s pixels (s > 0)."""
+    moves = [(0, 0)] + ([(s, 0), (-s, 0), (0, s), (0, -s)] if s else [])
+    out = []
+    for dy, dx in moves:
+        out.append(lambda x, dy=dy, dx=dx: shift(x, dy, dx) if (dy or dx) else x)
+        if flip:
+            out.append(lambda x, dy=dy, dx=dx: (shift(x, dy, dx) if (dy or dx) else x).flip(3))
+    return out
+
+
+def evaluate(model, xte, yte, vs):
+    """Test accuracy with the class probabilities averaged over the views."""
+    model.eval()
+    with torch.no_grad():
+        right = 0
+        for j in range(0, len(xte), 500):
+            x = xte[j : j + 500]
+            p = sum(F.softmax(model(v(x)), 1) for v in vs)
+            right += (p.argmax(1) == yte[j : j + 500]).sum().item()
+    model.train()
+    return right / len(xte)
+
+
 def main():
     p = argparse.ArgumentParser()
     here = os.path.dirname(os.path.abspath(__file__))
@@ -143,6 +177,9 @@ def main():
     p.add_argument("--label-smoothing", type=float, default=0.0)
     p.add_argument("--cutout", type=int, default=0)
     p.add_argument("--test-flip", action="store_true", help="average the probabilities of each test image and its mirror")
+    p.add_argument("--ema", type=float, default=0.0, help="also evaluate an exponential moving average of the weights and BN statistics, updated every step with this decay")
+    p.add_argument("--eval-every", type=int, default=1, help="evaluate every K epochs (and after the last)")
+    p.add_argument("--test-shifts", type=int, default=0, help="after the last epoch, also average over the test image shifted by S pixels up, down, left and right (zero padding), each with its mirror")
     a = p.parse_args()
     torch.manual_seed(a.seed)
     np.random.seed(a.seed)
@@ -159,6 +196,7 @@ def main():
         momentum=0.9,
     )
     total = math.ceil(a.n / a.batch) * a.epochs
+    ema = copy.deepcopy(net) if a.ema > 0 else None
     step, t0 = 0, time.time()
     for epoch in range(a.epochs):
         perm = torch.randperm(a.n)
@@ -173,34 +211,34 @@ def main():
             opt.zero_grad()
             loss.backward()
             opt.step()
+            if ema is not None:
+                with torch.no_grad():
+                    for e, q in zip(ema.state_dict().values(), net.state_dict().values()):
+                        if e.dtype.is_floating_point:
+                            e.mul_(a.ema).add_(q, alpha=1 - a.ema)
+                        else:
+                            e.copy_(q)
             step += 1
             loss_sum += loss.item() * len(idx)
             correct += (out.argmax(1) == y).sum().item()
         seconds = time.time() - t_epoch
-        net.eval()
-        def predict(x):
-            p = F.softmax(net(x), 1)
-            return p + F.softmax(net(x.flip(3)), 1) if a.test_flip else p
-
-        with torch.no_grad():
-            right = sum(
-                (predict(xte[j : j + 500]).argmax(1) == yte[j : j + 500]).sum().item()
-                for j in range(0, len(xte), 500)
-            )
-        net.train()
-        print(
-            json.dumps(
-                {
-                    "epoch": epoch + 1,
-                    "train_loss": loss_sum / a.n,
-                    "train_accuracy": correct / a.n,
-                    "test_accuracy": right / len(xte),
-                    "seconds": seconds,
-                    "wall": time.time() - t0,
-                }
-            ),
-            flush=True,
-        )
+        last = epoch + 1 == a.epochs
+        if (epoch + 1) % a.eval_every and not last:
+            continue
+        row = {
+            "epoch": epoch + 1,
+            "train_loss": loss_sum / a.n,
+            "train_accuracy": correct / a.n,
+            "seconds": seconds,
+        }
+        for name, model in [("", net), ("ema_", ema)]:
+            if model is None:
+                continue
+            row[name + "test_accuracy"] = evaluate(model, xte, yte, views(a.test_flip, 0))
+            if last and a.test_shifts:
+                row[name + "test_accuracy_shifts"] = evaluate(model, xte, yte, views(True, a.test_shifts))
+        row["wall"] = time.time() - t0
+        print(json.dumps(row), flush=True)
 
 
 if __name__ == "__main__":

@@ -623,32 +623,44 @@ impl TiledMatrix {
             len
         };
         let stat_index = |rb: usize, ph: usize, cb: usize| (rb * np + ph) * ncb + cb;
-        // Pass 1: every array's read statistics, block by block, added in block order.
-        let stats: Vec<Vec<RangeStat>> = blocks
-            .par_iter()
-            .map(|b| {
-                with_buffers(|[gs, prod, ..]| {
-                    let (j0, pc) = (b.start * positions, b.len() * positions);
-                    let mut st = vec![RangeStat::default(); nrb * np * ncb];
-                    for (ph, &sign) in signs.iter().enumerate() {
-                        phase(gs, j0, pc, sign);
-                        for (rb, &rr) in row_blocks.iter().enumerate() {
-                            for (cb, &cc) in col_blocks.iter().enumerate() {
-                                let len = product(prod, gs, pc, rr, cc);
-                                let read = &prod[..len];
-                                st[stat_index(rb, ph, cb)] = RangeStat::of(read, adc_bits, rule);
+        // Pass 1: every array's read statistics, block by block, added in block order — not for
+        // fp32 converters, which need no range (their reads are formed once, in pass 2).
+        let pass_1 = || {
+            let stats: Vec<Vec<RangeStat>> = blocks
+                .par_iter()
+                .map(|b| {
+                    with_buffers(|[gs, prod, ..]| {
+                        let (j0, pc) = (b.start * positions, b.len() * positions);
+                        let mut st = vec![RangeStat::default(); nrb * np * ncb];
+                        for (ph, &sign) in signs.iter().enumerate() {
+                            phase(gs, j0, pc, sign);
+                            for (rb, &rr) in row_blocks.iter().enumerate() {
+                                for (cb, &cc) in col_blocks.iter().enumerate() {
+                                    let len = product(prod, gs, pc, rr, cc);
+                                    let read = &prod[..len];
+                                    st[stat_index(rb, ph, cb)] =
+                                        RangeStat::of(read, adc_bits, rule);
+                                }
                             }
                         }
-                    }
-                    st
+                        st
+                    })
                 })
-            })
-            .collect();
-        let mut total = vec![RangeStat::default(); nrb * np * ncb];
-        for st in &stats {
-            total.iter_mut().zip(st).for_each(|(t, s)| t.add(s));
-        }
-        let ranges: Vec<f32> = total.iter().map(|t| t.range(adc_bits, rule)).collect();
+                .collect();
+            let mut total = vec![RangeStat::default(); nrb * np * ncb];
+            for st in &stats {
+                total.iter_mut().zip(st).for_each(|(t, s)| t.add(s));
+            }
+            total
+                .iter()
+                .map(|t| t.range(adc_bits, rule))
+                .collect::<Vec<f32>>()
+        };
+        let ranges: Vec<f32> = if adc_bits.is_fp32() {
+            vec![0.0; nrb * np * ncb]
+        } else {
+            pass_1()
+        };
         // Pass 2: the reads again, each converted with its range and added into the block's
         // rows, phase by phase (`0 + ADC(P+) − ADC(P−)`: the values `read_difference` gives).
         blocks.par_iter().zip(per_block).for_each(|(b, item)| {
