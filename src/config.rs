@@ -202,6 +202,17 @@ pub struct RunConfig {
     /// (test-time augmentation with the training flip; CIFAR only). Default false.
     #[serde(default)]
     pub test_flip: bool,
+    /// Also evaluate each test image moved this many pixels up, down, left and right (black
+    /// border, as training's padding; each mirrored too with `test_flip`) and average all the
+    /// views' probabilities (CIFAR only). Default 0 (none).
+    #[serde(default)]
+    pub test_shifts: usize,
+    /// Decay of an exponential moving average of the weights and batch-norm statistics,
+    /// updated after every step (`avg = d·avg + (1 − d)·w`); evaluation then tests the average
+    /// (`test_accuracy`), and the weights themselves too (`raw_test_accuracy`). Ideal hardware
+    /// only (arrays hold one set of weights). Default 0 (none).
+    #[serde(default)]
+    pub ema: f32,
     /// Evaluate on the test set after every N-th epoch and after the last (and the stall
     /// check's): a long run spends less of its time on evaluation; the other epochs' metrics
     /// lines carry no test values. Default 1 (every epoch).
@@ -265,6 +276,8 @@ impl Default for RunConfig {
             label_smoothing: 0.0,
             cutout: 0,
             test_flip: false,
+            test_shifts: 0,
+            ema: 0.0,
             eval_every: 1,
             seed: 1,
             train_limit: None,
@@ -343,6 +356,24 @@ impl RunConfig {
             return bad(
                 "test_flip",
                 "only for cifar10, whose training images are flipped (digits are not)".into(),
+            );
+        }
+        if self.test_shifts > 0 && !cifar || self.test_shifts > 8 {
+            return bad(
+                "test_shifts",
+                format!(
+                    "{} must be 0 (none) or, for cifar10, at most 8 pixels",
+                    self.test_shifts
+                ),
+            );
+        }
+        if !(0.0..1.0).contains(&self.ema) {
+            return bad("ema", format!("{} must be in [0, 1) (0: none)", self.ema));
+        }
+        if self.ema > 0.0 && self.hardware != Hardware::Ideal {
+            return bad(
+                "ema",
+                "needs --hardware ideal: the arrays hold one set of weights".into(),
             );
         }
         if self.batch == 0 {

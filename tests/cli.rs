@@ -80,6 +80,25 @@ fn bad_input_is_one_line_and_exit_2() {
         "cutout",
     );
     fails_cleanly(&["train", "--test-flip", "--out", o], "test_flip");
+    fails_cleanly(&["train", "--test-shifts", "2", "--out", o], "test_shifts");
+    fails_cleanly(
+        &[
+            "train",
+            "--model",
+            "resnet20",
+            "--test-shifts",
+            "9",
+            "--out",
+            o,
+        ],
+        "test_shifts",
+    );
+    fails_cleanly(
+        &["train", "--hardware", "ideal", "--ema", "1", "--out", o],
+        "ema",
+    );
+    // the arrays (the default hardware) hold one set of weights
+    fails_cleanly(&["train", "--ema", "0.99", "--out", o], "ema");
     fails_cleanly(
         &["train", "--dataset", "imagenet", "--out", o],
         "unknown dataset",
@@ -263,6 +282,27 @@ fn killed_and_resumed_with_centred_adcs_and_warmup_equals_uninterrupted() {
 }
 
 #[test]
+fn killed_and_resumed_with_a_weight_average_equals_uninterrupted() {
+    // the checkpoint carries the average; both it and the weights are tested
+    let m = killed_and_resumed(&[
+        "--bits",
+        "32,32,32,32",
+        "--hardware",
+        "ideal",
+        "--ema",
+        "0.99",
+    ]);
+    for e in &m {
+        let (avg, raw) = (&e["test_accuracy"], &e["raw_test_accuracy"]);
+        assert!(avg.as_f64().is_some() && raw.as_f64().is_some(), "{e}");
+    }
+    assert!(
+        m.iter()
+            .any(|e| e["test_accuracy"] != e["raw_test_accuracy"])
+    );
+}
+
+#[test]
 fn eval_every_skips_test_passes_without_changing_the_training() {
     // 3 epochs, evaluated after epochs 2 and 3 (the last) only; every training number equals
     // that of the run evaluated after each epoch.
@@ -339,7 +379,9 @@ fn warmup_scales_the_rate_of_the_first_steps() {
     assert_eq!(cfg.warmup_epochs, 1.5);
 }
 
-fn killed_and_resumed(extra: &[&str]) {
+/// Checks a run killed after its first epoch and resumed against one never stopped; returns
+/// the latter's metrics.
+fn killed_and_resumed(extra: &[&str]) -> Vec<serde_json::Value> {
     let tmp = tempfile::tempdir().unwrap();
     let mut args = vec![
         "--train-limit",
@@ -383,6 +425,7 @@ fn killed_and_resumed(extra: &[&str]) {
     assert_eq!(s1["test_accuracy"], s2["test_accuracy"]);
     assert_eq!(s1["best_test_accuracy"], s2["best_test_accuracy"]);
     assert_eq!(s1["epochs"], 4);
+    metrics(&whole)
 }
 
 #[test]

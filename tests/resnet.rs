@@ -95,7 +95,7 @@ fn flip_evaluation_cannot_tell_a_test_set_from_its_mirror() {
     use rram::config::RunConfig;
     use rram::crossbar::Hardware;
     use rram::data::Dataset;
-    use rram::train::trainer::{evaluate, init_model, pipeline};
+    use rram::train::trainer::{evaluate, init_model, pipeline, test_views};
     let (c, h, w, n) = (3, 32, 32, 6);
     let mut rng = Rng::new(11);
     let images = random_tensor(vec![n * c * h * w], &mut rng, 0.0, 1.0).data;
@@ -131,7 +131,8 @@ fn flip_evaluation_cannot_tell_a_test_set_from_its_mirror() {
     let mut model = init_model(&cfg, &ds);
     let pipe = pipeline(&cfg);
     let ctx = Ctx::eval(1);
-    let mut eval = |d: &Dataset, flip| evaluate(&mut model, d, &pipe, 4, flip, &ctx);
+    let mut eval =
+        |d: &Dataset, flip| evaluate(&mut model, d, &pipe, 4, &test_views(flip, 0), &ctx);
     assert_eq!(eval(&ds, true), eval(&mirrored, true));
     assert_ne!(eval(&ds, false).0, eval(&mirrored, false).0);
     let (plain, flipped) = (eval(&sym, false), eval(&sym, true));

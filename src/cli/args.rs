@@ -176,6 +176,12 @@ pub struct TrainArgs {
     /// Evaluate each test image and its mirror image and average their probabilities (cifar10).
     #[arg(long)]
     pub test_flip: bool,
+    /// Also evaluate each test image moved S pixels up, down, left and right, and average all views (cifar10; default 0).
+    #[arg(long, value_name = "S")]
+    pub test_shifts: Option<usize>,
+    /// Keep an exponential moving average of the weights with this decay per step, and test it (ideal hardware; default 0: none).
+    #[arg(long, value_name = "DECAY", allow_hyphen_values = true)]
+    pub ema: Option<f32>,
     /// Evaluate on the test set every N epochs and after the last (default 1: every epoch).
     #[arg(long, value_name = "N")]
     pub eval_every: Option<usize>,
@@ -198,7 +204,7 @@ pub struct TrainArgs {
         "fp32_first_last", "hardware", "xbar", "disturb", "faults", "adc", "signed_input",
         "read_noise", "d2d", "co_range", "g_rounding", "g_scale", "comparator", "centre_adc", "stall_epochs",
         "ideal_error_adc", "logit_columns", "label_smoothing", "cutout", "test_flip",
-        "eval_every",
+        "eval_every", "test_shifts", "ema",
     ])]
     pub resume: Option<PathBuf>,
     /// No progress bars (epoch lines and the summary still print).

@@ -146,6 +146,12 @@ pub fn train_config(a: &TrainArgs) -> Result<RunConfig> {
     if a.test_flip {
         cfg.test_flip = true;
     }
+    if let Some(v) = a.test_shifts {
+        cfg.test_shifts = v;
+    }
+    if let Some(v) = a.ema {
+        cfg.ema = v;
+    }
     if a.ideal_error_adc {
         cfg.ideal_error_adc = true;
     }

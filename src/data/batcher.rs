@@ -2,6 +2,7 @@
 //! (seed, DATA, e), so a resumed run sees exactly the batches an uninterrupted one would.
 
 use super::Dataset;
+use super::augment::Crop;
 use crate::rng::{Rng, stream};
 use crate::tensor::Tensor;
 
@@ -30,6 +31,71 @@ pub fn gather(ds: &Dataset, idx: &[u32]) -> (Tensor, Vec<u8>) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn test_views_are_crops_of_the_padded_image() {
+        use crate::data::augment::{CIFAR_MEAN, CIFAR_STD};
+        let (c, h, w) = (3, 5, 4);
+        let mut rng = Rng::new(3);
+        let ds = Dataset {
+            images: (0..2 * c * h * w).map(|_| rng.uniform()).collect(),
+            labels: vec![1, 2],
+            c,
+            h,
+            w,
+        };
+        let pipe = Pipeline {
+            augment: true,
+            normalize: Some((CIFAR_MEAN, CIFAR_STD)),
+            cutout: 3,
+            seed: 1,
+        };
+        let idx = [1, 0];
+        let (plain, labels) = pipe.batch(&ds, &idx, 0, false);
+        let view = |dy, dx, flip| {
+            pipe.view(
+                &ds,
+                &idx,
+                Crop {
+                    pad: 2,
+                    dy,
+                    dx,
+                    flip,
+                },
+            )
+            .0
+        };
+        // the centred window is the image (no cutout at test time); mirrored, its mirror
+        assert_eq!(view(2, 2, false), plain);
+        assert_eq!(view(2, 2, true), mirrored(&plain));
+        assert_eq!(
+            pipe.view(
+                &ds,
+                &idx,
+                Crop {
+                    pad: 2,
+                    dy: 2,
+                    dx: 2,
+                    flip: false
+                }
+            )
+            .1,
+            labels
+        );
+        // two pixels down: the top rows are the padding's black, normalised; the rest moves
+        let down = view(0, 2, false);
+        for ch in 0..c {
+            let black = (0.0 - CIFAR_MEAN[ch]) / CIFAR_STD[ch];
+            for j in 0..idx.len() {
+                let (d, p) = (
+                    &down.data[(ch * 2 + j) * h * w..][..h * w],
+                    &plain.data[(ch * 2 + j) * h * w..][..h * w],
+                );
+                assert!(d[..2 * w].iter().all(|&v| v == black));
+                assert_eq!(&d[2 * w..], &p[..(h - 2) * w]);
+            }
+        }
+    }
 
     #[test]
     fn order_is_a_seeded_permutation() {
@@ -99,22 +165,39 @@ impl Pipeline {
         if !augment && self.normalize.is_none() {
             return gather(ds, idx);
         }
+        let crop = |i: u32| augment.then(|| super::augment::draw(self.seed, epoch, i as u64, 4));
+        self.assemble(ds, idx, crop, augment.then_some(epoch))
+    }
+
+    /// Samples `idx` of `ds` each seen through the same fixed `crop` (a test-time view: shifted
+    /// by padding and cropping as in training, mirrored or not), normalised, no cutout.
+    pub fn view(&self, ds: &Dataset, idx: &[u32], crop: Crop) -> (Tensor, Vec<u8>) {
+        self.assemble(ds, idx, |_| Some(crop), None)
+    }
+
+    /// The batch of `idx`: each image cropped by `crop(i)` (if any), normalised, and given its
+    /// cutout of `cutout_epoch`'s draw (if any).
+    fn assemble(
+        &self,
+        ds: &Dataset,
+        idx: &[u32],
+        crop: impl Fn(u32) -> Option<Crop>,
+        cutout_epoch: Option<u64>,
+    ) -> (Tensor, Vec<u8>) {
         let (c, h, w) = (ds.c, ds.h, ds.w);
         let hw = h * w;
         let b = idx.len();
         let mut x = vec![0.0; c * b * hw];
         for (j, &i) in idx.iter().enumerate() {
             let src = &ds.images[i as usize * c * hw..][..c * hw];
-            let mut img = if augment {
-                let crop = super::augment::draw(self.seed, epoch, i as u64, 4);
-                super::augment::pad_crop_flip(src, c, h, w, crop)
-            } else {
-                src.to_vec()
+            let mut img = match crop(i) {
+                Some(crop) => super::augment::pad_crop_flip(src, c, h, w, crop),
+                None => src.to_vec(),
             };
             if let Some((mean, std)) = &self.normalize {
                 super::augment::normalize(&mut img, &mean[..c], &std[..c]);
             }
-            if augment && self.cutout > 0 {
+            if let Some(epoch) = cutout_epoch.filter(|_| self.cutout > 0) {
                 let centre = super::augment::draw_cutout(self.seed, epoch, i as u64, h, w);
                 super::augment::cutout(&mut img, c, h, w, self.cutout, centre);
             }

@@ -1,10 +1,12 @@
 //! Checkpoints in safetensors format: every parameter and buffer under `<layer>.<name>`, the
-//! optimizer's velocity under `velocity.<param name>`, and the training progress (epochs done,
+//! optimizer's velocity under `velocity.<param name>`, a weight average's tensors under
+//! `ema.<name>` (runs with `--ema`), and the training progress (epochs done,
 //! step, metrics so far) as JSON in the file's metadata. Written atomically after every epoch.
 
 use crate::error::{Error, Result};
 use crate::models::Model;
 use crate::run::run_dir::write_atomic;
+use crate::train::ema::Ema;
 use crate::train::optimizer::Sgd;
 use safetensors::{Dtype, SafeTensors, tensor::TensorView};
 use serde::{Deserialize, Serialize};
@@ -34,7 +36,13 @@ fn to_bytes(v: &[f32]) -> Vec<u8> {
 }
 
 /// Save model, optimizer and progress to `path` atomically.
-pub fn save(path: &Path, model: &mut Model, opt: &Sgd, progress: &Progress) -> Result<()> {
+pub fn save(
+    path: &Path,
+    model: &mut Model,
+    opt: &Sgd,
+    progress: &Progress,
+    ema: Option<&Ema>,
+) -> Result<()> {
     let mut named: Vec<(String, Vec<u8>, usize)> = Vec::new();
     let params = model.params();
     for (i, (name, p)) in params.iter().enumerate() {
@@ -46,6 +54,9 @@ pub fn save(path: &Path, model: &mut Model, opt: &Sgd, progress: &Progress) -> R
     drop(params);
     for (name, b) in model.buffers() {
         named.push((name, to_bytes(b), b.len()));
+    }
+    for (name, v) in ema.into_iter().flat_map(|e| e.named()) {
+        named.push((name, to_bytes(v), v.len()));
     }
     let views: Vec<(String, TensorView<'_>)> = named
         .iter()
@@ -67,8 +78,13 @@ pub fn save(path: &Path, model: &mut Model, opt: &Sgd, progress: &Progress) -> R
     write_atomic(path, &bytes)
 }
 
-/// Load a checkpoint into `model` and `opt`; returns the progress it recorded.
-pub fn load(path: &Path, model: &mut Model, opt: &mut Sgd) -> Result<Progress> {
+/// Load a checkpoint into `model`, `opt` and `ema`; returns the progress it recorded.
+pub fn load(
+    path: &Path,
+    model: &mut Model,
+    opt: &mut Sgd,
+    ema: Option<&mut Ema>,
+) -> Result<Progress> {
     let bad = |what: String| Error::Checkpoint {
         path: path.into(),
         what,
@@ -104,6 +120,9 @@ pub fn load(path: &Path, model: &mut Model, opt: &mut Sgd) -> Result<Progress> {
     opt.velocity = velocity;
     for (name, b) in model.buffers() {
         read(&name, b)?;
+    }
+    for (name, v) in ema.into_iter().flat_map(|e| e.named_mut()) {
+        read(&name, v)?;
     }
     Ok(progress)
 }

@@ -7,7 +7,7 @@
 use crate::config::{DatasetKind, RunConfig};
 use crate::counters::CountersReport;
 use crate::crossbar::Hardware;
-use crate::data::augment::{CIFAR_MEAN, CIFAR_STD};
+use crate::data::augment::{CIFAR_MEAN, CIFAR_STD, Crop};
 use crate::data::batcher::Pipeline;
 use crate::data::{Dataset, batcher, cifar10, mnist};
 use crate::energy::preset::EnergyPreset;
@@ -20,6 +20,7 @@ use crate::nn::loss::{
 use crate::rng::{Rng, stream};
 use crate::run::run_dir::{self, RunDir, write_atomic};
 use crate::train::checkpoint::{self, Progress};
+use crate::train::ema::Ema;
 use crate::train::optimizer::Sgd;
 use crate::train::schedule::LrSchedule;
 use serde::{Deserialize, Serialize};
@@ -161,20 +162,26 @@ pub fn evaluate(
     ds: &Dataset,
     pipe: &Pipeline,
     batch: usize,
-    flip: bool,
+    views: &[TestView],
     ctx: &Ctx,
 ) -> (f64, f64) {
     let (mut correct, mut loss) = (0usize, 0f64);
     let idx: Vec<u32> = (0..ds.len() as u32).collect();
     for chunk in idx.chunks(batch) {
         let (x, labels) = pipe.batch(ds, chunk, 0, false);
-        let (l, c) = if flip {
-            let mirror = batcher::mirrored(&x);
-            let views = [
-                softmax(&model.forward(x, ctx)),
-                softmax(&model.forward(mirror, ctx)),
-            ];
-            probability_loss(&mean_probabilities(&views), &labels)
+        let (l, c) = if views.len() > 1 {
+            let probs: Vec<_> = views
+                .iter()
+                .map(|v| {
+                    let input = match v {
+                        TestView::Plain => x.clone(),
+                        TestView::Mirror => batcher::mirrored(&x),
+                        TestView::Crop(crop) => pipe.view(ds, chunk, *crop).0,
+                    };
+                    softmax(&model.forward(input, ctx))
+                })
+                .collect();
+            probability_loss(&mean_probabilities(&probs), &labels)
         } else {
             let out = softmax_cross_entropy(&model.forward(x, ctx), &labels);
             (out.loss, out.correct)
@@ -184,6 +191,35 @@ pub fn evaluate(
     }
     let n = ds.len().max(1) as f64;
     (loss / n, correct as f64 / n)
+}
+
+/// One way `evaluate` shows a test image; their class probabilities are averaged.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum TestView {
+    /// The image as stored.
+    Plain,
+    /// Its mirror image.
+    Mirror,
+    /// Moved by padding (black, as training pads) and cropping, mirrored or not.
+    Crop(Crop),
+}
+
+/// The test-time views of a run: the image; its mirror with `flip`; with `shifts` > 0 the image
+/// moved that many pixels up, down, left and right (each mirrored too with `flip`).
+pub fn test_views(flip: bool, shifts: usize) -> Vec<TestView> {
+    let mut views = vec![TestView::Plain];
+    if flip {
+        views.push(TestView::Mirror);
+    }
+    let s = shifts;
+    let moves = [(0, s), (2 * s, s), (s, 0), (s, 2 * s)];
+    for (dy, dx) in moves.into_iter().filter(|_| s > 0) {
+        for flip in [false, true].into_iter().take(1 + flip as usize) {
+            let pad = s;
+            views.push(TestView::Crop(Crop { pad, dy, dx, flip }));
+        }
+    }
+    views
 }
 
 /// Train per `cfg` in `dir`. With `resume`, continue from the folder's checkpoint if it has one.
@@ -211,9 +247,10 @@ fn train_in_pool(
     write_atomic(&dir.path(run_dir::CONFIG), cfg.to_toml().as_bytes())?;
     let mut model = init_model(cfg, &train);
     let mut opt = Sgd::new(cfg.momentum, cfg.weight_decay);
+    let mut ema = (cfg.ema > 0.0).then(|| Ema::new(cfg.ema, &mut model));
     let ckpt = dir.path(run_dir::CHECKPOINT);
     let mut progress = if resume && ckpt.is_file() {
-        checkpoint::load(&ckpt, &mut model, &mut opt)?
+        checkpoint::load(&ckpt, &mut model, &mut opt, ema.as_mut())?
     } else {
         Progress::default()
     };
@@ -268,6 +305,9 @@ fn train_in_pool(
             model.backward(out.grad, &ctx);
             let lr = lr_schedule.at(progress.step);
             opt.step(&mut model.params(), lr);
+            if let Some(e) = ema.as_mut() {
+                e.update(&mut model);
+            }
             progress.step += 1;
             loss_sum += out.loss as f64 * chunk.len() as f64;
             correct += out.correct;
@@ -288,19 +328,18 @@ fn train_in_pool(
             || done % cfg.eval_every == 0
             || done == cfg.stall_epochs;
         let t_eval = Instant::now();
-        let tested = eval_now.then(|| {
-            let eval_ctx = Ctx {
-                step: progress.step,
-                ..Ctx::eval(cfg.seed)
-            };
-            evaluate(
-                &mut model,
-                &test,
-                &pipe,
-                cfg.eval_batch,
-                cfg.test_flip,
-                &eval_ctx,
-            )
+        let eval_ctx = Ctx {
+            step: progress.step,
+            ..Ctx::eval(cfg.seed)
+        };
+        let views = test_views(cfg.test_flip, cfg.test_shifts);
+        let test_model =
+            |m: &mut Model| evaluate(m, &test, &pipe, cfg.eval_batch, &views, &eval_ctx);
+        // with a weight average: the average is what the run delivers, the weights a second line
+        let raw = (eval_now && ema.is_some()).then(|| test_model(&mut model));
+        let tested = eval_now.then(|| match ema.as_mut() {
+            Some(e) => e.with_average(&mut model, test_model),
+            None => test_model(&mut model),
         });
         let eval_secs = t_eval.elapsed().as_secs_f64();
         if let Some((_, acc)) = tested {
@@ -323,13 +362,17 @@ fn train_in_pool(
             m["test_loss"] = loss.into();
             m["test_accuracy"] = acc.into();
         }
+        if let Some((loss, acc)) = raw {
+            m["raw_test_loss"] = loss.into();
+            m["raw_test_accuracy"] = acc.into();
+        }
         monitor.epoch_end(&m);
         progress.metrics.push(m);
         progress.epochs_done = done;
         progress.counters = model.counters();
         write_metrics(dir, &progress)?;
         write_counters(dir, cfg, &progress)?;
-        checkpoint::save(&ckpt, &mut model, &opt, &progress)?;
+        checkpoint::save(&ckpt, &mut model, &opt, &progress, ema.as_ref())?;
         if stalls(cfg, &progress, best, stall_below) {
             stalled = true;
             break;
@@ -393,4 +436,36 @@ fn write_metrics(dir: &RunDir, progress: &Progress) -> Result<()> {
         text.push('\n');
     }
     write_atomic(&dir.path(run_dir::METRICS), text.as_bytes())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn test_views_in_order() {
+        assert_eq!(test_views(false, 0), vec![TestView::Plain]);
+        assert_eq!(test_views(true, 0), vec![TestView::Plain, TestView::Mirror]);
+        let v = test_views(true, 2);
+        assert_eq!(v.len(), 10);
+        assert_eq!(&v[..2], &[TestView::Plain, TestView::Mirror]);
+        let crop = |dy, dx, flip| {
+            TestView::Crop(Crop {
+                pad: 2,
+                dy,
+                dx,
+                flip,
+            })
+        };
+        assert_eq!(v[2], crop(0, 2, false));
+        assert_eq!(v[3], crop(0, 2, true));
+        assert_eq!(v[9], crop(2, 4, true));
+        let plain_shifts = test_views(false, 1);
+        assert_eq!(plain_shifts.len(), 5);
+        assert!(
+            plain_shifts[1..]
+                .iter()
+                .all(|v| matches!(v, TestView::Crop(c) if !c.flip))
+        );
+    }
 }
