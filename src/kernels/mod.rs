@@ -59,6 +59,14 @@ pub fn par_copy(src: &[f32]) -> Vec<f32> {
     src.par_iter().copied().collect()
 }
 
+/// `vec![0.0; n]` written by the pool's threads: a large layer output's zero-fill is otherwise
+/// one thread's memset (the allocator hands back used memory, which calloc must clear).
+pub fn zeros(n: usize) -> Vec<f32> {
+    let mut v = Vec::with_capacity(n);
+    v.par_extend(rayon::iter::repeat_n(0.0f32, n));
+    v
+}
+
 thread_local! {
     static BUFFERS: std::cell::RefCell<[Vec<f32>; 4]> = Default::default();
 }

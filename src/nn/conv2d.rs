@@ -14,7 +14,7 @@ use super::engine::sample_blocks;
 use super::{Ctx, Layer, MatrixCore, ParamView};
 use crate::kernels::gemm::{ColumnBlock, Threads, View, WeightGrad, matmul_into};
 use crate::kernels::im2col::{ConvGeom, col2im, col2im_block, im2col, im2col_block};
-use crate::kernels::with_buffers;
+use crate::kernels::{with_buffers, zeros};
 use crate::quant::BitWidths;
 use crate::rng::Rng;
 use crate::tensor::Tensor;
@@ -160,7 +160,7 @@ impl Conv2d {
         );
         let blocks: Vec<Range<usize>> = Self::blocks(&g).collect();
         let need_dx = self.core.input_grad;
-        let mut dx = vec![0.0; if need_dx { input.len() } else { 0 }];
+        let mut dx = zeros(if need_dx { input.len() } else { 0 });
         let hw = g.h_in * g.w_in;
         // Each block on one thread: recompute its im2col, form its dW product and, given `W_q`
         // (ideal engine), its part of dJ/dx: `W_qᵀ·g` col2im'd into its samples. The dW
@@ -294,7 +294,7 @@ impl Layer for Conv2d {
         if g.k_h == 1 && g.stride == 1 && g.pad == 0 {
             return Tensor::new(shape, dcol);
         }
-        let mut dx = vec![0.0; g.c_in * g.n * g.h_in * g.w_in];
+        let mut dx = zeros(g.c_in * g.n * g.h_in * g.w_in);
         col2im(&dcol, &g, &mut dx);
         self.core.recycle(dcol);
         Tensor::new(shape, dx)

@@ -16,7 +16,7 @@ use crate::counters::LayerCounters;
 use crate::crossbar::CrossbarConfig;
 use crate::crossbar::array::{Input, ReadSpec, Span, TiledMatrix, count_digital};
 use crate::kernels::gemm::{Trans, View, WeightGrad, matmul};
-use crate::kernels::lane_dot;
+use crate::kernels::{lane_dot, zeros};
 use crate::nn::Ctx;
 use crate::quant::gradient::{GQuantizer, GRounding, GScale, RoundingKey};
 use crate::quant::output::Adc;
@@ -314,7 +314,7 @@ impl MatrixCore {
             }
             (raw, Adc::Ideal)
         } else {
-            y = vec![0.0; cols * p];
+            y = zeros(cols * p);
             match input {
                 Input::Matrix(x) => matmul(
                     &mut y,
@@ -369,7 +369,7 @@ impl MatrixCore {
         let raw_in_pre = raw.is_some();
         let mut pre = match raw {
             Some(raw) => raw,
-            None if keep_pre => vec![0.0; cols * p],
+            None if keep_pre => zeros(cols * p),
             None => Vec::new(),
         };
         if ctx.train {
