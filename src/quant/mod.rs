@@ -176,6 +176,18 @@ pub fn round(x: f32) -> f32 {
     r.copysign(x)
 }
 
+/// `clamp(round(x), -l, l)` for an integral `l` < 2^22, bit for bit: clamping first gives the
+/// same value (rounding is monotone and `±l` are integers), and a clamped value needs no
+/// `< 2^23` guard (NaN stays NaN). The ADCs' transfer function.
+#[inline(always)]
+pub fn round_clamped(x: f32, l: f32) -> f32 {
+    let y = clamp(x, -l, l);
+    let a = y.abs();
+    let r = rne_abs(a);
+    let r = if a - r == 0.5 { r + 1.0 } else { r };
+    r.copysign(y)
+}
+
 /// `x.clamp(lo, hi)` for `lo ≤ hi`, bit for bit (NaN stays NaN, so a diverged value still
 /// shows), without `f32::clamp`'s `lo ≤ hi` assertion: a possible panic inside a loop keeps it
 /// from vectorizing (the ADC pass of the transposed read ran scalar: a quarter of a step).
@@ -196,6 +208,39 @@ pub fn floor(x: f32) -> f32 {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn round_clamped_is_clamp_of_round_bit_for_bit() {
+        let mut xs = vec![
+            0.0,
+            -0.0,
+            0.5,
+            -0.5,
+            1.5,
+            -2.5,
+            6.5,
+            6.49999,
+            7.0,
+            7.5,
+            -7.5,
+            8.0,
+            1e9,
+            -1e9,
+            f32::INFINITY,
+            f32::NEG_INFINITY,
+            0.4999999,
+            -0.2,
+        ];
+        let mut rng = crate::rng::Rng::new(5);
+        xs.extend((0..20_000).map(|_| rng.uniform_in(-10.0, 10.0)));
+        for l in [1.0, 3.0, 7.0, 127.0] {
+            for &x in &xs {
+                let want = clamp(round(x), -l, l);
+                assert_eq!(round_clamped(x, l).to_bits(), want.to_bits(), "{x} {l}");
+            }
+            assert!(round_clamped(f32::NAN, l).is_nan());
+        }
+    }
 
     #[test]
     fn fast_round_and_floor_equal_std_bit_for_bit() {

@@ -250,6 +250,20 @@ impl Adc {
         }
     }
 
+    /// `sign · ADC(v)` as an ADC of its own, for `sign` = ±1 (negating the output steps is
+    /// exact); `None` where that is not a conversion (fp32, a zero range).
+    pub fn signed(self, sign: f32) -> Option<Adc> {
+        match self {
+            Adc::Uniform { to, from, levels } => Some(Adc::Uniform {
+                to,
+                from: sign * from,
+                levels,
+            }),
+            Adc::Sign(s) => Some(Adc::Sign(sign * s)),
+            Adc::Ideal | Adc::Zero => None,
+        }
+    }
+
     /// The ADC's reading of `v` (one value; loops use [`with_adc!`], which this calls).
     #[inline]
     pub fn read(&self, v: f32) -> f32 {
@@ -273,9 +287,7 @@ macro_rules! with_adc {
                 $body
             }
             $crate::quant::output::Adc::Uniform { to, from, levels } => {
-                let $read = move |v: f32| {
-                    $crate::quant::clamp($crate::quant::round(v * to), -levels, levels) * from
-                };
+                let $read = move |v: f32| $crate::quant::round_clamped(v * to, levels) * from;
                 $body
             }
             $crate::quant::output::Adc::Zero => {
@@ -355,23 +367,39 @@ pub fn accumulate_read_and_raw(dst: &mut [f32], raw: &mut [f32], part: &[f32], b
 /// `accumulate_read` on the calling thread.
 pub fn accumulate_read_block(dst: &mut [f32], part: &[f32], bits: Bits, s: f32, sign: f32) {
     assert_eq!(dst.len(), part.len());
-    with_adc!(Adc::new(bits, s), read => {
-        for (d, &v) in dst.iter_mut().zip(part) {
-            *d += sign * read(v);
-        }
-    });
+    let adc = Adc::new(bits, s);
+    match adc.signed(sign) {
+        Some(signed) => with_adc!(signed, read => {
+            for (d, &v) in dst.iter_mut().zip(part) {
+                *d += read(v);
+            }
+        }),
+        None => with_adc!(adc, read => {
+            for (d, &v) in dst.iter_mut().zip(part) {
+                *d += sign * read(v);
+            }
+        }),
+    }
 }
 
 /// `accumulate_read_block` into zeros, without reading `dst` (whatever it held is overwritten):
 /// `dst = 0 + sign · ADC(part)`, the first read into an accumulator that needs no zeroing.
 pub fn first_read_block(dst: &mut [f32], part: &[f32], bits: Bits, s: f32, sign: f32) {
     assert_eq!(dst.len(), part.len());
-    with_adc!(Adc::new(bits, s), read => {
-        for (d, &v) in dst.iter_mut().zip(part) {
-            // keep the `0.0 +`: it makes a −0 reading +0, as adding into zeros does
-            *d = 0.0 + sign * read(v);
-        }
-    });
+    let adc = Adc::new(bits, s);
+    // keep the `0.0 +`: it makes a −0 reading +0, as adding into zeros does
+    match adc.signed(sign) {
+        Some(signed) => with_adc!(signed, read => {
+            for (d, &v) in dst.iter_mut().zip(part) {
+                *d = 0.0 + read(v);
+            }
+        }),
+        None => with_adc!(adc, read => {
+            for (d, &v) in dst.iter_mut().zip(part) {
+                *d = 0.0 + sign * read(v);
+            }
+        }),
+    }
 }
 
 /// Quantize one layer's outputs in place; the range comes from this batch. Returns `s`.
@@ -552,6 +580,31 @@ mod tests {
         let (mut d2, mut r2) = (d0, r0);
         accumulate_read_and_raw(&mut d2, &mut r2, &part, Bits::K(3), 1.5);
         assert_eq!((d1, r1), (d2, r2));
+    }
+
+    #[test]
+    fn signed_reads_equal_sign_times_the_read() {
+        // the sign folded into the ADC's output step gives `sign · read(v)` bit for bit
+        let part = [
+            0.9, -0.01, 0.01, -0.4, 2.0, -3.0, 0.0, -0.0, 0.2143, -1.0e-8,
+        ];
+        let d0 = [0.5, -0.5, 0.0, 1.0, -2.0, 0.25, 0.0, 3.0, -1.5, 0.125];
+        for bits in [Bits::K(1), Bits::K(2), Bits::K(4), Bits::K(8), Bits::Fp32] {
+            for s in [0.0, 0.7, 1.0] {
+                for sign in [1.0f32, -1.0] {
+                    let adc = Adc::new(bits, s);
+                    let want: Vec<u32> = d0
+                        .iter()
+                        .zip(&part)
+                        .map(|(d, &v)| (d + sign * adc.read(v)).to_bits())
+                        .collect();
+                    let mut got = d0;
+                    accumulate_read_block(&mut got, &part, bits, s, sign);
+                    let got: Vec<u32> = got.iter().map(|x| x.to_bits()).collect();
+                    assert_eq!(got, want, "{bits:?} s {s} sign {sign}");
+                }
+            }
+        }
     }
 
     #[test]
