@@ -366,37 +366,30 @@ pub fn accumulate_read_and_raw(dst: &mut [f32], raw: &mut [f32], part: &[f32], b
 
 /// `accumulate_read` on the calling thread.
 pub fn accumulate_read_block(dst: &mut [f32], part: &[f32], bits: Bits, s: f32, sign: f32) {
-    assert_eq!(dst.len(), part.len());
-    let adc = Adc::new(bits, s);
-    match adc.signed(sign) {
-        Some(signed) => with_adc!(signed, read => {
-            for (d, &v) in dst.iter_mut().zip(part) {
-                *d += read(v);
-            }
-        }),
-        None => with_adc!(adc, read => {
-            for (d, &v) in dst.iter_mut().zip(part) {
-                *d += sign * read(v);
-            }
-        }),
-    }
+    convert_into(dst, part, Adc::new(bits, s), sign, |d, r| *d += r);
 }
 
 /// `accumulate_read_block` into zeros, without reading `dst` (whatever it held is overwritten):
 /// `dst = 0 + sign · ADC(part)`, the first read into an accumulator that needs no zeroing.
 pub fn first_read_block(dst: &mut [f32], part: &[f32], bits: Bits, s: f32, sign: f32) {
-    assert_eq!(dst.len(), part.len());
-    let adc = Adc::new(bits, s);
     // keep the `0.0 +`: it makes a −0 reading +0, as adding into zeros does
+    convert_into(dst, part, Adc::new(bits, s), sign, |d, r| *d = 0.0 + r);
+}
+
+/// `put(d, sign · adc(v))` for each value `v` of `part` and `d` of `dst`, with the sign folded
+/// into the ADC's output step where it can be (`Adc::signed`), so the loop is one conversion.
+#[inline(always)]
+fn convert_into(dst: &mut [f32], part: &[f32], adc: Adc, sign: f32, put: impl Fn(&mut f32, f32)) {
+    assert_eq!(dst.len(), part.len());
     match adc.signed(sign) {
         Some(signed) => with_adc!(signed, read => {
             for (d, &v) in dst.iter_mut().zip(part) {
-                *d = 0.0 + read(v);
+                put(d, read(v));
             }
         }),
         None => with_adc!(adc, read => {
             for (d, &v) in dst.iter_mut().zip(part) {
-                *d = 0.0 + sign * read(v);
+                put(d, sign * read(v));
             }
         }),
     }
