@@ -53,37 +53,19 @@ mod tests {
         let idx = [1, 0];
         let (plain, labels) = pipe.batch(&ds, &idx, 0, false);
         let view = |dy, dx, flip| {
-            pipe.view(
-                &ds,
-                &idx,
-                Crop {
-                    pad: 2,
-                    dy,
-                    dx,
-                    flip,
-                },
-            )
-            .0
+            let crop = Crop {
+                pad: 2,
+                dy,
+                dx,
+                flip,
+            };
+            pipe.view(&ds, &idx, crop)
         };
         // the centred window is the image (no cutout at test time); mirrored, its mirror
-        assert_eq!(view(2, 2, false), plain);
-        assert_eq!(view(2, 2, true), mirrored(&plain));
-        assert_eq!(
-            pipe.view(
-                &ds,
-                &idx,
-                Crop {
-                    pad: 2,
-                    dy: 2,
-                    dx: 2,
-                    flip: false
-                }
-            )
-            .1,
-            labels
-        );
+        assert_eq!(view(2, 2, false), (plain.clone(), labels));
+        assert_eq!(view(2, 2, true).0, mirrored(&plain));
         // two pixels down: the top rows are the padding's black, normalised; the rest moves
-        let down = view(0, 2, false);
+        let down = view(0, 2, false).0;
         for ch in 0..c {
             let black = (0.0 - CIFAR_MEAN[ch]) / CIFAR_STD[ch];
             for j in 0..idx.len() {

@@ -152,7 +152,9 @@ pub fn quantize(
     // A column whose scale is 0 is all zeros and draws no noise (the sample's or vector's
     // stream position does not move), so `Sample` draws exactly as before `GScale` existed.
     // Without an all-zero column every value draws once, in order: the draws of a chunk come
-    // first, then a branch-free pass over it that vectorizes (the same values as the loop below).
+    // first, then a branch-free pass over it that vectorizes (the same values as the loop below;
+    // its formulas are written out per mode: one closure choosing the mode per value ran the
+    // ideal 4,4,4,4 ResNet-20 step 2-8% slower).
     let dense = steps.iter().all(|&(_, from)| from != 0.0);
     g.par_chunks_mut(p).enumerate().for_each(|(r, row)| {
         let mut rng = key.rng(r);
