@@ -215,8 +215,12 @@ pub fn test_views(flip: bool, shifts: usize) -> Vec<TestView> {
     let moves = [(0, s), (2 * s, s), (s, 0), (s, 2 * s)];
     for (dy, dx) in moves.into_iter().filter(|_| s > 0) {
         for flip in [false, true].into_iter().take(1 + flip as usize) {
-            let pad = s;
-            views.push(TestView::Crop(Crop { pad, dy, dx, flip }));
+            views.push(TestView::Crop(Crop {
+                pad: s,
+                dy,
+                dx,
+                flip,
+            }));
         }
     }
     views
