@@ -33,8 +33,18 @@ fn main() {
         }
     };
     if let Err(e) = cli::run(cli) {
-        let chain: Vec<String> = e.chain().map(|c| c.to_string()).collect();
-        eprintln!("error: {}", chain.join(": "));
+        // One line: each cause once (an I/O error's text already ends with its source's).
+        let mut line = String::new();
+        for cause in e.chain().map(|c| c.to_string()) {
+            if line.ends_with(&cause) {
+                continue;
+            }
+            if !line.is_empty() {
+                line.push_str(": ");
+            }
+            line.push_str(&cause);
+        }
+        eprintln!("error: {line}");
         std::process::exit(2);
     }
 }

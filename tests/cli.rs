@@ -119,6 +119,15 @@ fn bad_input_is_one_line_and_exit_2() {
         &["train", "--config", "/nonexistent.toml", "--out", o],
         "nonexistent",
     );
+    // the I/O error's cause is said once, not repeated by the error chain
+    let out = rram()
+        .args(["train", "--config", "/nonexistent.toml", "--out", o])
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(err.matches("os error").count(), 1, "{err}");
+    fails_cleanly(&["bench", "--steps", "0"], "--steps");
+    fails_cleanly(&["bench", "--repeats", "0"], "--repeats");
     fails_cleanly(
         &["train", "--resume", tmp.path().to_str().unwrap()],
         "config.toml",

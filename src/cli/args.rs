@@ -217,10 +217,10 @@ pub struct BenchArgs {
     #[command(flatten)]
     pub run: RunArgs,
     /// Timed steps per setting (after warm-up).
-    #[arg(long, default_value_t = 60)]
+    #[arg(long, default_value_t = 60, value_parser = at_least_one())]
     pub steps: usize,
     /// Repeats per setting; the median is reported.
-    #[arg(long, default_value_t = 5)]
+    #[arg(long, default_value_t = 5, value_parser = at_least_one())]
     pub repeats: usize,
     /// Print the result as JSON.
     #[arg(long)]
@@ -338,4 +338,9 @@ pub struct ReportArgs {
     /// Energy preset for Table II and the trade-off.
     #[arg(long, default_value = "paper")]
     pub preset: String,
+}
+
+/// A count that must be at least 1 (clap rejects 0 with a one-line error).
+fn at_least_one() -> clap::builder::RangedU64ValueParser<usize> {
+    clap::builder::RangedU64ValueParser::new().range(1..)
 }

@@ -64,14 +64,14 @@ pub fn bench_one(cfg: &RunConfig, train: &Dataset, steps: usize, repeats: usize)
     model.profile = Some(vec![[0.0; 2]; model.layers.len()]);
     model.layers.iter_mut().for_each(|l| l.time_parts(true));
     other = 0.0;
-    for _ in 0..repeats.max(1) {
+    for _ in 0..repeats {
         let t = Instant::now();
-        run_steps(&mut model, steps.max(1), &mut other);
-        rates.push((steps.max(1) * cfg.batch) as f64 / t.elapsed().as_secs_f64());
+        run_steps(&mut model, steps, &mut other);
+        rates.push((steps * cfg.batch) as f64 / t.elapsed().as_secs_f64());
     }
     rates.sort_by(f64::total_cmp);
     let median = rates[rates.len() / 2];
-    let total_steps = (steps.max(1) * repeats.max(1)) as f64;
+    let total_steps = (steps * repeats) as f64;
     let mut breakdown = BTreeMap::new();
     let profile = model.profile.take().unwrap();
     for (l, [f, b]) in model.layers.iter().zip(profile) {
