@@ -7,12 +7,12 @@ use std::path::PathBuf;
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum Error {
-    /// A file could not be opened or read.
-    #[error("{path}: {source}")]
+    /// A file could not be opened or read. The message carries the I/O error's text, so it is
+    /// not also returned as `source()` (a printed chain would say it twice).
+    #[error("{path}: {cause}")]
     Io {
         path: PathBuf,
-        #[source]
-        source: std::io::Error,
+        cause: std::io::Error,
     },
     /// A dataset file is not in the expected format.
     #[error("{path}: {what}")]
@@ -49,10 +49,10 @@ impl Error {
     }
 
     /// Wrap an I/O error with the path it concerns.
-    pub fn io(path: impl Into<PathBuf>, source: std::io::Error) -> Self {
+    pub fn io(path: impl Into<PathBuf>, cause: std::io::Error) -> Self {
         Error::Io {
             path: path.into(),
-            source,
+            cause,
         }
     }
 }

@@ -33,18 +33,8 @@ fn main() {
         }
     };
     if let Err(e) = cli::run(cli) {
-        // One line: each cause once (an I/O error's text already ends with its source's).
-        let mut line = String::new();
-        for cause in e.chain().map(|c| c.to_string()) {
-            if line.ends_with(&cause) {
-                continue;
-            }
-            if !line.is_empty() {
-                line.push_str(": ");
-            }
-            line.push_str(&cause);
-        }
-        eprintln!("error: {line}");
+        let chain: Vec<String> = e.chain().map(|c| c.to_string()).collect();
+        eprintln!("error: {}", chain.join(": "));
         std::process::exit(2);
     }
 }
