@@ -109,6 +109,8 @@ fn bad_input_is_one_line_and_exit_2() {
         &["train", "--data", empty.to_str().unwrap(), "--out", o],
         "not found",
     );
+    // a run that fails before writing anything leaves no empty folder behind
+    assert!(!out.exists(), "{} left behind", out.display());
     let cfg = tmp.path().join("bad.toml");
     std::fs::write(&cfg, "epochs = \"many\"\n").unwrap();
     fails_cleanly(
@@ -126,6 +128,11 @@ fn bad_input_is_one_line_and_exit_2() {
         .unwrap();
     let err = String::from_utf8_lossy(&out.stderr);
     assert_eq!(err.matches("os error").count(), 1, "{err}");
+    fails_cleanly(&["report", "/nonexistent-sweep"], "no such folder");
+    fails_cleanly(
+        &["report", tmp.path().to_str().unwrap()],
+        "no finished runs",
+    );
     fails_cleanly(&["bench", "--steps", "0"], "--steps");
     fails_cleanly(&["bench", "--repeats", "0"], "--repeats");
     fails_cleanly(
@@ -164,6 +171,27 @@ fn bad_input_is_one_line_and_exit_2() {
         &["train", "--data", data.to_str().unwrap(), "--out", o],
         "too short",
     );
+}
+
+#[test]
+fn a_fresh_run_never_overwrites_a_run_in_its_folder() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("run");
+    let d = dir.to_str().unwrap();
+    std::fs::create_dir_all(&dir).unwrap();
+    // a sweep's folder holds its log before the run starts: that is no run
+    std::fs::write(dir.join("train.log"), "").unwrap();
+    for file in [
+        "metrics.jsonl",
+        "summary.json",
+        "checkpoint.safetensors",
+        "config.toml",
+    ] {
+        std::fs::write(dir.join(file), "result").unwrap();
+        fails_cleanly(&["train", "--epochs", "1", "--out", d], "--resume");
+        assert_eq!(std::fs::read_to_string(dir.join(file)).unwrap(), "result");
+        std::fs::remove_file(dir.join(file)).unwrap();
+    }
 }
 
 fn train(dir: &Path, extra: &[&str]) -> std::process::Output {

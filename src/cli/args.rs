@@ -194,7 +194,7 @@ pub struct TrainArgs {
     /// Read settings from a TOML file (e.g. a run's config.toml); flags given here override it.
     #[arg(long)]
     pub config: Option<PathBuf>,
-    /// Run folder (default runs/<timestamp>).
+    /// Run folder (default runs/<timestamp>); one that already holds a run is refused (--resume it).
     #[arg(long)]
     pub out: Option<PathBuf>,
     /// Continue the run in DIR from its last checkpoint, with the settings of DIR/config.toml.

@@ -208,6 +208,9 @@ pub fn run(a: ReportArgs) -> Result<()> {
     // the runs of every folder, each entry pointing at its run's folder
     let mut entries = Vec::new();
     for dir in &a.dirs {
+        if !dir.is_dir() {
+            bail!("{}: no such folder (give a sweep's --out)", dir.display());
+        }
         let found = store::read(&dir.join(INDEX))?;
         if found.is_empty() {
             bail!("{}: no finished runs in {INDEX}", dir.display());

@@ -113,12 +113,19 @@ pub fn run(a: TrainArgs) -> Result<()> {
             }
             (cfg, dir.clone(), true)
         }
-        None => (
-            train_config(&a)?,
-            a.out.clone().unwrap_or_else(default_out),
-            false,
-        ),
+        None => {
+            let cfg = train_config(&a)?;
+            let out = a.out.clone().unwrap_or_else(default_out);
+            if let Some(file) = RunDir::holds_run(&out) {
+                anyhow::bail!(
+                    "--out {}: already holds a run ({file}); continue it with --resume {0} or choose another --out",
+                    out.display()
+                );
+            }
+            (cfg, out, false)
+        }
     };
+    let created = !out.exists();
     let dir = RunDir::create(&out)?;
     let mut bars = Bars {
         bar: None,
@@ -127,8 +134,13 @@ pub fn run(a: TrainArgs) -> Result<()> {
         steps: 0,
         out: out.clone(),
     };
-    let s = trainer::train(&cfg, &dir, resume, &mut bars)
-        .with_context(|| format!("training in {}", out.display()))?;
+    let trained = trainer::train(&cfg, &dir, resume, &mut bars);
+    if trained.is_err() && created {
+        // a run that failed before writing anything (e.g. no data) leaves no empty folder;
+        // remove_dir keeps a folder that holds anything
+        let _ = std::fs::remove_dir(&out);
+    }
+    let s = trained.with_context(|| format!("training in {}", out.display()))?;
     let status = match s.status() {
         "done" => "done".to_string(),
         other => other.to_uppercase(),

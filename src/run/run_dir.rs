@@ -13,6 +13,9 @@ pub const SUMMARY: &str = "summary.json";
 pub const CHECKPOINT: &str = "checkpoint.safetensors";
 pub const COUNTERS: &str = "counters.json";
 
+/// What a fresh run writes, so what it would overwrite in a folder that already holds a run.
+const RUN_FILES: [&str; 4] = [CONFIG, METRICS, SUMMARY, CHECKPOINT];
+
 /// Paths inside one run folder.
 #[derive(Clone, Debug)]
 pub struct RunDir {
@@ -26,6 +29,12 @@ impl RunDir {
         Ok(RunDir {
             root: root.to_path_buf(),
         })
+    }
+
+    /// The first of a run's files that `root` already holds, if any: a fresh run there would
+    /// replace a result the user has.
+    pub fn holds_run(root: &Path) -> Option<&'static str> {
+        RUN_FILES.into_iter().find(|f| root.join(f).exists())
     }
 
     pub fn path(&self, name: &str) -> PathBuf {
