@@ -128,6 +128,19 @@ fn bad_input_is_one_line_and_exit_2() {
         .unwrap();
     let err = String::from_utf8_lossy(&out.stderr);
     assert_eq!(err.matches("os error").count(), 1, "{err}");
+    // a corrupt checkpoint stops a resume with its name, not a panic
+    let broken = tmp.path().join("broken");
+    std::fs::create_dir_all(&broken).unwrap();
+    std::fs::write(
+        broken.join("config.toml"),
+        "epochs = 2\ntrain_limit = 64\ntest_limit = 64\n",
+    )
+    .unwrap();
+    std::fs::write(broken.join("checkpoint.safetensors"), "not a checkpoint").unwrap();
+    fails_cleanly(
+        &["train", "--resume", broken.to_str().unwrap()],
+        "checkpoint.safetensors: not a readable safetensors file",
+    );
     fails_cleanly(&["report", "/nonexistent-sweep"], "no such folder");
     fails_cleanly(
         &["report", tmp.path().to_str().unwrap()],

@@ -90,7 +90,11 @@ pub fn load(
         what,
     };
     let bytes = std::fs::read(path).map_err(|e| Error::io(path, e))?;
-    let st = SafeTensors::deserialize(&bytes).map_err(|e| bad(e.to_string()))?;
+    let st = SafeTensors::deserialize(&bytes).map_err(|e| {
+        bad(format!(
+            "not a readable safetensors file ({e}); truncated or corrupt"
+        ))
+    })?;
     let (_, meta) = SafeTensors::read_metadata(&bytes).map_err(|e| bad(e.to_string()))?;
     let progress: Progress = meta
         .metadata()
