@@ -22,13 +22,20 @@ fn main() {
         Ok(c) => c,
         Err(e) if !e.use_stderr() => e.exit(), // --help, --version
         Err(e) => {
-            // clap's message spans several lines (usage, hints): keep the first.
+            // clap's message spans several lines (usage, hints): keep its first paragraph, on
+            // one line; a missing argument is named on the line after "not provided:".
             let text = e.to_string();
-            let first = text
+            let first: Vec<&str> = text
                 .lines()
-                .find(|l| !l.trim().is_empty())
-                .unwrap_or("bad arguments");
-            eprintln!("{}", first.trim());
+                .map(str::trim)
+                .skip_while(|l| l.is_empty())
+                .take_while(|l| !l.is_empty())
+                .collect();
+            if first.is_empty() {
+                eprintln!("error: bad arguments");
+            } else {
+                eprintln!("{}", first.join(" "));
+            }
             std::process::exit(2);
         }
     };

@@ -31,6 +31,8 @@ fn bad_input_is_one_line_and_exit_2() {
     let o = out.to_str().unwrap();
     fails_cleanly(&["train", "--model", "vgg", "--out", o], "unknown model");
     fails_cleanly(&["train", "--no-such-flag"], "unexpected argument");
+    // a missing argument is named on the one line
+    fails_cleanly(&["disturb"], "not provided: --out <OUT>");
     fails_cleanly(&["train", "--epochs", "many"], "invalid value");
     fails_cleanly(&["train", "--threads", "0", "--out", o], "threads");
     fails_cleanly(&["train", "--bits", "4,4,4", "--out", o], "bits");
