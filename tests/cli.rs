@@ -196,6 +196,7 @@ fn a_fresh_run_never_overwrites_a_run_in_its_folder() {
     std::fs::create_dir_all(&dir).unwrap();
     // a sweep's folder holds its log before the run starts: that is no run
     std::fs::write(dir.join("train.log"), "").unwrap();
+    assert_eq!(rram::run::run_dir::RunDir::holds_run(&dir), None);
     for file in [
         "metrics.jsonl",
         "summary.json",
