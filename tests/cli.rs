@@ -144,10 +144,32 @@ fn bad_input_is_one_line_and_exit_2() {
         "checkpoint.safetensors: not a readable safetensors file",
     );
     fails_cleanly(&["report", "/nonexistent-sweep"], "no such folder");
+    // a folder that is no sweep is named as such, for `report` and `runs` alike
     fails_cleanly(
         &["report", tmp.path().to_str().unwrap()],
+        "no index.jsonl here",
+    );
+    fails_cleanly(&["runs", "/nonexistent-sweep"], "no such folder");
+    fails_cleanly(
+        &["runs", tmp.path().to_str().unwrap()],
+        "no index.jsonl here",
+    );
+    let empty_sweep = tmp.path().join("empty_sweep");
+    std::fs::create_dir_all(&empty_sweep).unwrap();
+    std::fs::write(empty_sweep.join("index.jsonl"), "").unwrap();
+    fails_cleanly(
+        &["report", empty_sweep.to_str().unwrap()],
         "no finished runs",
     );
+    // `disturb` checks its widths and --runs before writing or training anything
+    let d = tmp.path().join("disturb_out");
+    let ds = d.to_str().unwrap();
+    fails_cleanly(&["disturb", "--out", ds, "--widths", "0,-1"], "widths");
+    fails_cleanly(
+        &["disturb", "--out", ds, "--runs", "/nonexistent-run"],
+        "nonexistent-run",
+    );
+    assert!(!d.exists(), "a refused disturb call left {ds} behind");
     fails_cleanly(&["bench", "--steps", "0"], "--steps");
     fails_cleanly(&["bench", "--repeats", "0"], "--repeats");
     fails_cleanly(

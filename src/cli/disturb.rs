@@ -13,7 +13,7 @@ use rram::report::plots::{Series, histogram, line_plot};
 use rram::run::run_dir::{self, RunDir, write_atomic};
 use rram::train::trainer::{self, Monitor, Summary};
 use std::fmt::Write as _;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 struct EpochLines(String);
 impl Monitor for EpochLines {
@@ -61,6 +61,23 @@ pub fn run(a: DisturbArgs) -> Result<()> {
             a.kind
         );
     }
+    // Everything the user typed is checked before anything is written or trained: a bad width
+    // or an unreadable `--runs` folder must not surface after hours of training.
+    let mut width_cfgs = Vec::with_capacity(a.widths.len());
+    for &w in &a.widths {
+        if !(w.is_finite() && w >= 0.0) {
+            bail!("invalid widths: {w} must be >= 0");
+        }
+        let mut cfg = base.clone();
+        cfg.crossbar.disturb = disturbance(&a.kind, w)?;
+        cfg.validate()?;
+        width_cfgs.push((w, cfg));
+    }
+    let mut points: Vec<WidthPoint> = a
+        .runs
+        .iter()
+        .map(|d| read_point(d))
+        .collect::<Result<_>>()?;
     std::fs::create_dir_all(&a.out).with_context(|| format!("creating {}", a.out.display()))?;
     let mut md = String::new();
     let mut json = serde_json::Map::new();
@@ -124,14 +141,7 @@ pub fn run(a: DisturbArgs) -> Result<()> {
     writeln!(md, "\n{figures}")?;
 
     // (2) accuracy against the width
-    let mut dirs: Vec<PathBuf> = a.runs.clone();
-    for &w in &a.widths {
-        if !(w.is_finite() && w >= 0.0) {
-            bail!("invalid widths: {w} must be >= 0");
-        }
-        let mut cfg = base.clone();
-        cfg.crossbar.disturb = disturbance(&a.kind, w)?;
-        cfg.validate()?;
+    for (w, cfg) in &width_cfgs {
         let dir = a.out.join(format!("{}-{w}", a.kind));
         if !dir.join(run_dir::SUMMARY).is_file() {
             eprintln!(
@@ -148,11 +158,9 @@ pub fn run(a: DisturbArgs) -> Result<()> {
                 &mut EpochLines(cfg.crossbar.disturb.to_string()),
             )?;
         }
-        dirs.push(dir);
+        points.push(read_point(&dir)?);
     }
-    if !dirs.is_empty() {
-        let mut points: Vec<WidthPoint> =
-            dirs.iter().map(|d| read_point(d)).collect::<Result<_>>()?;
+    if !points.is_empty() {
         points.sort_by(|x, y| x.width.total_cmp(&y.width));
         writeln!(md, "## Test accuracy against the disturbance width\n")?;
         writeln!(

@@ -6,6 +6,7 @@
 
 use super::args::ReportArgs;
 use super::energy::pareto;
+use super::sweep::read_index;
 use anyhow::{Result, bail};
 use rram::config::RunConfig;
 use rram::counters::CountersReport;
@@ -14,7 +15,7 @@ use rram::energy::preset::EnergyPreset;
 use rram::report::disturbance::width_of;
 use rram::report::plots::{Series, line_plot};
 use rram::run::run_dir::{self, write_atomic};
-use rram::run::store::{self, Entry, INDEX};
+use rram::run::store::{Entry, INDEX};
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
@@ -208,10 +209,7 @@ pub fn run(a: ReportArgs) -> Result<()> {
     // the runs of every folder, each entry pointing at its run's folder
     let mut entries = Vec::new();
     for dir in &a.dirs {
-        if !dir.is_dir() {
-            bail!("{}: no such folder (give a sweep's --out)", dir.display());
-        }
-        let found = store::read(&dir.join(INDEX))?;
+        let found = read_index(dir)?;
         if found.is_empty() {
             bail!("{}: no finished runs in {INDEX}", dir.display());
         }

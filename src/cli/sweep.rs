@@ -18,6 +18,18 @@ pub(super) fn run_dir(out: &Path, name: &str) -> PathBuf {
     out.join("runs").join(name)
 }
 
+/// The runs indexed in the sweep folder `dir`; a missing folder or index is an error, so a
+/// mistyped path is not read as a sweep with no finished runs.
+pub(super) fn read_index(dir: &Path) -> Result<Vec<Entry>> {
+    if !dir.is_dir() {
+        bail!("{}: no such folder (give a sweep's --out)", dir.display());
+    }
+    if !dir.join(INDEX).is_file() {
+        bail!("{}: no {INDEX} here (give a sweep's --out)", dir.display());
+    }
+    Ok(store::read(&dir.join(INDEX))?)
+}
+
 fn config_path(out: &Path, name: &str) -> PathBuf {
     out.join("configs").join(format!("{name}.toml"))
 }
@@ -252,7 +264,7 @@ pub fn runs(a: RunsArgs) -> Result<()> {
             .with_context(|| format!("invalid where: {f:?} must be KEY=VALUE"))?;
         filters.push((k.trim().to_string(), v.trim().to_string()));
     }
-    let entries = store::read(&a.dir.join(INDEX))?;
+    let entries = read_index(&a.dir)?;
     let keep: Vec<&Entry> = entries
         .iter()
         .filter(|e| {
