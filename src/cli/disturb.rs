@@ -152,7 +152,7 @@ pub fn run(a: DisturbArgs) -> Result<()> {
             let rd = RunDir::create(&dir)?;
             let resume = dir.join(run_dir::CHECKPOINT).is_file();
             trainer::train(
-                &cfg,
+                cfg,
                 &rd,
                 resume,
                 &mut EpochLines(cfg.crossbar.disturb.to_string()),
