@@ -1,5 +1,6 @@
-//! CIFAR-10 readers: the official binary format on synthetic files (good and bad), the
-//! class-folder image tree on disk and inside a .tar.gz, and the dataset search.
+//! CIFAR-10 readers: the official binary format on synthetic files (good and bad), extracted and
+//! inside the release's .tar.gz, the class-folder image tree on disk and inside a .tar.gz, and
+//! the dataset search.
 
 use rram::data::cifar10::{self, CLASSES};
 use std::path::Path;
@@ -67,6 +68,62 @@ fn bad_binary_files_are_clear_errors() {
     std::fs::write(&p, &b).unwrap();
     std::fs::remove_file(tmp.path().join("test_batch.bin")).unwrap();
     assert!(cifar10::load(Some(tmp.path())).is_err());
+}
+
+/// The release's own archive, `cifar-10-binary.tar.gz`, built from the batches in `bin`, in
+/// the order `names` gives (an archive's order need not be the batches').
+fn write_binary_tar_gz(dir: &Path, bin: &Path, names: &[&str]) {
+    let f = std::fs::File::create(dir.join("cifar-10-binary.tar.gz")).unwrap();
+    let mut ar = tar::Builder::new(flate2::write::GzEncoder::new(
+        f,
+        flate2::Compression::fast(),
+    ));
+    for n in names {
+        ar.append_path_with_name(bin.join(n), format!("cifar-10-batches-bin/{n}"))
+            .unwrap();
+    }
+    ar.into_inner().unwrap().finish().unwrap();
+}
+
+#[test]
+fn the_binary_release_archive_reads_as_its_extracted_batches() {
+    let tmp = tempfile::tempdir().unwrap();
+    let bin = tmp.path().join("cifar-10-batches-bin");
+    std::fs::create_dir_all(&bin).unwrap();
+    write_binary(&bin, 3);
+    let extracted = cifar10::load(Some(tmp.path())).unwrap();
+    let tgz = tmp.path().join("tgz");
+    std::fs::create_dir_all(&tgz).unwrap();
+    let mut names = vec![
+        "test_batch.bin",
+        "data_batch_5.bin",
+        "data_batch_4.bin",
+        "data_batch_3.bin",
+        "data_batch_2.bin",
+        "data_batch_1.bin",
+    ];
+    write_binary_tar_gz(&tgz, &bin, &names);
+    let archived = cifar10::load(Some(&tgz)).unwrap();
+    assert_eq!(archived.train.labels, extracted.train.labels);
+    assert_eq!(archived.train.images, extracted.train.images);
+    assert_eq!(archived.test.labels, extracted.test.labels);
+    assert_eq!(archived.test.images, extracted.test.images);
+    // an archive without its test batch is named as such
+    names.remove(0);
+    write_binary_tar_gz(&tgz, &bin, &names);
+    let e = cifar10::load(Some(&tgz)).err().unwrap().to_string();
+    assert!(e.contains("no test_batch.bin"), "{e}");
+    // a bad record inside the archive names its batch
+    let p = bin.join("data_batch_2.bin");
+    let b = std::fs::read(&p).unwrap();
+    std::fs::write(&p, &b[..b.len() - 1]).unwrap();
+    names.insert(0, "test_batch.bin");
+    write_binary_tar_gz(&tgz, &bin, &names);
+    let e = cifar10::load(Some(&tgz)).err().unwrap().to_string();
+    assert!(
+        e.contains("data_batch_2.bin") && e.contains("3073-byte"),
+        "{e}"
+    );
 }
 
 fn png(color: [u8; 3], side: u32) -> Vec<u8> {

@@ -1,7 +1,8 @@
 //! CIFAR-10 in the formats users have: the official binary release (`data_batch_{1..5}.bin`,
 //! `test_batch.bin`, optionally inside `cifar-10-batches-bin/`; records of one label byte and
 //! 1024 R, 1024 G, 1024 B bytes, row-major), a class-folder image tree (`train/<class>/*.jpg|png`,
-//! `test/<class>/…`), or such a tree inside a `.tar.gz` (read as a stream, nothing extracted).
+//! `test/<class>/…`), or either of them inside a `.tar.gz` (read as a stream, nothing extracted:
+//! the release's `cifar-10-binary.tar.gz` as downloaded, or a tree's archive).
 //! Images decode with the `image` crate; every image must be 32×32.
 
 use super::{Dataset, Splits, locate};
@@ -117,11 +118,24 @@ fn finish(mut items: Vec<(String, u8, Vec<f32>)>) -> Dataset {
     ds
 }
 
-/// Read a class-folder tree from a `.tar.gz`.
+/// The official binary release's file names: five training batches, then the test batch.
+const BATCHES: [&str; 6] = [
+    "data_batch_1.bin",
+    "data_batch_2.bin",
+    "data_batch_3.bin",
+    "data_batch_4.bin",
+    "data_batch_5.bin",
+    "test_batch.bin",
+];
+
+/// Read a `.tar.gz` holding either a class-folder tree or the official binary batches (the
+/// release's own `cifar-10-binary.tar.gz`, read without extracting it).
 pub fn load_tar_gz(path: &Path) -> Result<(Dataset, Dataset)> {
     let f = std::fs::File::open(path).map_err(|e| Error::io(path, e))?;
     let mut ar = tar::Archive::new(GzDecoder::new(std::io::BufReader::new(f)));
     let (mut train, mut test) = (Vec::new(), Vec::new());
+    // the batches' bytes, kept until all are read: the archive's order need not be theirs
+    let mut batches: [Option<Vec<u8>>; 6] = Default::default();
     let entries = ar
         .entries()
         .map_err(|e| Error::format(path, format!("not a tar.gz archive: {e}")))?;
@@ -132,22 +146,50 @@ pub fn load_tar_gz(path: &Path) -> Result<(Dataset, Dataset)> {
             .map_err(|e| Error::format(path, e.to_string()))?
             .to_string_lossy()
             .into_owned();
-        let Some((split, label)) = classify(&name) else {
+        let file = name.rsplit('/').next().unwrap_or(&name);
+        let batch = BATCHES.iter().position(|b| *b == file);
+        let image = classify(&name);
+        if batch.is_none() && image.is_none() {
             continue;
-        };
+        }
         let mut bytes = Vec::new();
         entry
             .read_to_end(&mut bytes)
             .map_err(|e| Error::format(path, format!("{name}: {e}")))?;
-        let img = decode(&bytes, &name, path)?;
-        if split == "train" {
-            &mut train
-        } else {
-            &mut test
+        if let Some(i) = batch {
+            batches[i] = Some(bytes);
+        } else if let Some((split, label)) = image {
+            let img = decode(&bytes, &name, path)?;
+            if split == "train" {
+                &mut train
+            } else {
+                &mut test
+            }
+            .push((name, label, img));
         }
-        .push((name, label, img));
     }
-    Ok((finish(train), finish(test)))
+    if batches.iter().all(Option::is_none) {
+        return Ok((finish(train), finish(test)));
+    }
+    if !(train.is_empty() && test.is_empty()) {
+        return Err(Error::format(
+            path,
+            "holds both binary batches and class-folder images; give one format",
+        ));
+    }
+    let (mut train, mut test) = (empty(), empty());
+    for (name, bytes) in BATCHES.iter().zip(&batches) {
+        let bytes = bytes
+            .as_deref()
+            .ok_or_else(|| Error::format(path, format!("holds binary batches but no {name}")))?;
+        let ds = if *name == "test_batch.bin" {
+            &mut test
+        } else {
+            &mut train
+        };
+        parse_binary(bytes, &path.join(name), ds)?;
+    }
+    Ok((train, test))
 }
 
 /// Read a class-folder tree from disk (`dir/train/<class>/…`, `dir/test/<class>/…`).
@@ -179,19 +221,17 @@ pub fn load_tree(dir: &Path) -> Result<(Dataset, Dataset)> {
 
 /// Read the official binary batches from `dir`.
 pub fn load_binary(dir: &Path) -> Result<(Dataset, Dataset)> {
-    let mut train = empty();
-    for i in 1..=5 {
-        let p = dir.join(format!("data_batch_{i}.bin"));
+    let (mut train, mut test) = (empty(), empty());
+    for name in BATCHES {
+        let p = dir.join(name);
         let bytes = std::fs::read(&p).map_err(|e| Error::io(&p, e))?;
-        parse_binary(&bytes, &p, &mut train)?;
+        let ds = if name == "test_batch.bin" {
+            &mut test
+        } else {
+            &mut train
+        };
+        parse_binary(&bytes, &p, ds)?;
     }
-    let p = dir.join("test_batch.bin");
-    let mut test = empty();
-    parse_binary(
-        &std::fs::read(&p).map_err(|e| Error::io(&p, e))?,
-        &p,
-        &mut test,
-    )?;
     Ok((train, test))
 }
 
