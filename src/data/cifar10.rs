@@ -111,6 +111,9 @@ fn finish(mut items: Vec<(String, u8, Vec<f32>)>) -> Dataset {
     let file = |p: &str| p.rsplit('/').next().unwrap_or(p).to_string();
     items.sort_by(|a, b| file(&a.0).cmp(&file(&b.0)).then(a.1.cmp(&b.1)));
     let mut ds = empty();
+    // sized once: growing by doubling would hold two copies of the images at a reallocation
+    ds.images.reserve_exact(items.len() * 3 * SIDE * SIDE);
+    ds.labels.reserve_exact(items.len());
     for (_, l, img) in items {
         ds.labels.push(l);
         ds.images.extend(img);
