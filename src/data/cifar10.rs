@@ -108,8 +108,7 @@ fn classify(rel: &str) -> Option<(&'static str, u8)> {
 /// (`0000.jpg` of every class, then `0001.jpg` …), so the first N images (`--train-limit`) hold
 /// every class, as in the official binary batches.
 fn finish(mut items: Vec<(String, u8, Vec<f32>)>) -> Dataset {
-    let file = |p: &str| p.rsplit('/').next().unwrap_or(p).to_string();
-    items.sort_by(|a, b| file(&a.0).cmp(&file(&b.0)).then(a.1.cmp(&b.1)));
+    items.sort_by(|a, b| file_name(&a.0).cmp(file_name(&b.0)).then(a.1.cmp(&b.1)));
     let mut ds = empty();
     // sized once: growing by doubling would hold two copies of the images at a reallocation
     ds.images.reserve_exact(items.len() * 3 * SIDE * SIDE);
@@ -121,6 +120,11 @@ fn finish(mut items: Vec<(String, u8, Vec<f32>)>) -> Dataset {
     ds
 }
 
+/// The last part of an archive path (`a/b/c.png` → `c.png`).
+fn file_name(p: &str) -> &str {
+    p.rsplit('/').next().unwrap_or(p)
+}
+
 /// The official binary release's file names: five training batches, then the test batch.
 const BATCHES: [&str; 6] = [
     "data_batch_1.bin",
@@ -128,8 +132,27 @@ const BATCHES: [&str; 6] = [
     "data_batch_3.bin",
     "data_batch_4.bin",
     "data_batch_5.bin",
-    "test_batch.bin",
+    TEST_BATCH,
 ];
+const TEST_BATCH: &str = "test_batch.bin";
+
+/// Parse the six batches in release order, wherever they come from: `read(i, name)` gives
+/// batch `i`'s bytes and the path its errors name.
+fn parse_batches<B: AsRef<[u8]>>(
+    mut read: impl FnMut(usize, &str) -> Result<(B, PathBuf)>,
+) -> Result<(Dataset, Dataset)> {
+    let (mut train, mut test) = (empty(), empty());
+    for (i, name) in BATCHES.into_iter().enumerate() {
+        let (bytes, p) = read(i, name)?;
+        let ds = if name == TEST_BATCH {
+            &mut test
+        } else {
+            &mut train
+        };
+        parse_binary(bytes.as_ref(), &p, ds)?;
+    }
+    Ok((train, test))
+}
 
 /// Read a `.tar.gz` holding either a class-folder tree or the official binary batches (the
 /// release's own `cifar-10-binary.tar.gz`, read without extracting it).
@@ -149,8 +172,7 @@ pub fn load_tar_gz(path: &Path) -> Result<(Dataset, Dataset)> {
             .map_err(|e| Error::format(path, e.to_string()))?
             .to_string_lossy()
             .into_owned();
-        let file = name.rsplit('/').next().unwrap_or(&name);
-        let batch = BATCHES.iter().position(|b| *b == file);
+        let batch = BATCHES.iter().position(|b| *b == file_name(&name));
         let image = classify(&name);
         if batch.is_none() && image.is_none() {
             continue;
@@ -180,19 +202,12 @@ pub fn load_tar_gz(path: &Path) -> Result<(Dataset, Dataset)> {
             "holds both binary batches and class-folder images; give one format",
         ));
     }
-    let (mut train, mut test) = (empty(), empty());
-    for (name, bytes) in BATCHES.iter().zip(&batches) {
-        let bytes = bytes
-            .as_deref()
+    parse_batches(|i, name| {
+        let bytes = batches[i]
+            .take()
             .ok_or_else(|| Error::format(path, format!("holds binary batches but no {name}")))?;
-        let ds = if *name == "test_batch.bin" {
-            &mut test
-        } else {
-            &mut train
-        };
-        parse_binary(bytes, &path.join(name), ds)?;
-    }
-    Ok((train, test))
+        Ok((bytes, path.join(name)))
+    })
 }
 
 /// Read a class-folder tree from disk (`dir/train/<class>/…`, `dir/test/<class>/…`).
@@ -224,18 +239,11 @@ pub fn load_tree(dir: &Path) -> Result<(Dataset, Dataset)> {
 
 /// Read the official binary batches from `dir`.
 pub fn load_binary(dir: &Path) -> Result<(Dataset, Dataset)> {
-    let (mut train, mut test) = (empty(), empty());
-    for name in BATCHES {
+    parse_batches(|_, name| {
         let p = dir.join(name);
         let bytes = std::fs::read(&p).map_err(|e| Error::io(&p, e))?;
-        let ds = if name == "test_batch.bin" {
-            &mut test
-        } else {
-            &mut train
-        };
-        parse_binary(&bytes, &p, ds)?;
-    }
-    Ok((train, test))
+        Ok((bytes, p))
+    })
 }
 
 /// Which format a folder holds, if any.
