@@ -6,7 +6,7 @@ use crate::crossbar::{CrossbarConfig, Hardware};
 use crate::error::{Error, Result};
 use crate::quant::BitWidths;
 use crate::quant::gradient::{GRounding, GScale};
-use crate::quant::output::{CoRange, Comparator};
+use crate::quant::output::{CoRange, Comparator, Polarity};
 use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
 
@@ -163,6 +163,15 @@ pub struct RunConfig {
     /// LeNet-5 has none and loses its ReLU sparsity (docs/results.md). Default false.
     #[serde(default)]
     pub centre_adc: bool,
+    /// The forward ADCs of the layers whose output goes straight into the activation's clip at
+    /// 0 — LeNet-5's hidden layers; ResNet convs feed batch-norm and the logits are signed, so
+    /// those always read bipolar: `bipolar` (spec §2's symmetric quantizer, 2^k − 1 levels over
+    /// [−s, s]) or `unipolar` (2^k levels over [0, s], negatives read 0: the codes the clip
+    /// would waste go to the side it keeps). Default `unipolar`: at 2 bits it is the difference
+    /// between 0.95 and 0.98 (docs/results.md). A config without the key (one written before it
+    /// existed) reads bipolar, as those runs did.
+    #[serde(default = "bipolar")]
+    pub adc_polarity: Polarity,
     /// Passes over the training set. Default 20.
     pub epochs: usize,
     /// A run whose training accuracy and best test accuracy are both still below twice chance
@@ -253,6 +262,11 @@ fn every_epoch() -> usize {
     1
 }
 
+/// The ADC polarity of configs written before `adc_polarity` existed.
+fn bipolar() -> Polarity {
+    Polarity::Bipolar
+}
+
 impl Default for RunConfig {
     fn default() -> Self {
         RunConfig {
@@ -264,6 +278,7 @@ impl Default for RunConfig {
             g_scale: GScale::Sample,
             comparator: Comparator::Centered,
             centre_adc: false,
+            adc_polarity: Polarity::Unipolar,
             epochs: 20,
             stall_epochs: 3,
             ideal_error_adc: false,
@@ -446,7 +461,13 @@ impl RunConfig {
 
     /// A config from the keys it sets; missing keys take the model's defaults (so settings
     /// written before a key existed still load, as the run had it).
-    pub fn from_table(partial: toml::Table) -> Result<Self> {
+    pub fn from_table(mut partial: toml::Table) -> Result<Self> {
+        // A run's resolved config (rram writes every key, `eval_batch` among them) from before
+        // `adc_polarity` existed ran bipolar; a hand-written one takes today's default.
+        if partial.contains_key("eval_batch") && !partial.contains_key("adc_polarity") {
+            let bipolar = Polarity::Bipolar.as_str().to_string();
+            partial.insert("adc_polarity".into(), toml::Value::String(bipolar));
+        }
         let model = match partial.get("model").and_then(|v| v.as_str()) {
             Some(m) => ModelKind::parse(m)?,
             None => RunConfig::default().model,
@@ -510,6 +531,34 @@ mod tests {
         assert_eq!((c.lr, c.batch, c.weight_decay), (0.05, 64, 1e-4));
         let c = RunConfig::from_toml("epochs = 2\n").unwrap();
         assert_eq!((c.lr, c.batch), (0.05, 64));
+    }
+
+    #[test]
+    fn resolved_configs_from_before_the_adc_polarity_key_read_bipolar() {
+        let cfg = RunConfig::default();
+        assert_eq!(cfg.adc_polarity, Polarity::Unipolar);
+        let text = cfg.to_toml();
+        assert!(text.contains("adc_polarity = \"unipolar\""));
+        let old: String = text
+            .lines()
+            .filter(|l| !l.starts_with("adc_polarity"))
+            .map(|l| format!("{l}\n"))
+            .collect();
+        let c = RunConfig::from_toml(&old).unwrap();
+        assert_eq!(c.adc_polarity, Polarity::Bipolar);
+        assert_eq!(
+            RunConfig {
+                adc_polarity: Polarity::Unipolar,
+                ..c
+            },
+            cfg
+        );
+        // a hand-written file takes the default; a file that names it, its own
+        let c = RunConfig::from_toml("bits = \"2,2,2,2\"\n").unwrap();
+        assert_eq!(c.adc_polarity, Polarity::Unipolar);
+        let c = RunConfig::from_toml("adc_polarity = \"bipolar\"\n").unwrap();
+        assert_eq!(c.adc_polarity, Polarity::Bipolar);
+        assert!(RunConfig::from_toml("adc_polarity = \"both\"\n").is_err());
     }
 
     #[test]

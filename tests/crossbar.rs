@@ -13,7 +13,7 @@ use rram::kernels::reference;
 use rram::nn::Layer;
 use rram::nn::conv2d::Conv2dConfig;
 use rram::nn::linear::Linear;
-use rram::quant::output::CoRange;
+use rram::quant::output::{CoRange, Polarity};
 use rram::quant::{BitWidths, Bits};
 use rram::rng::Rng;
 use rram::tensor::Tensor;
@@ -613,4 +613,45 @@ fn a_conv_on_the_arrays_block_by_block_equals_the_whole_matrix() {
             );
         }
     }
+}
+
+#[test]
+fn unipolar_adcs_equal_ideal_where_one_conversion_reads_a_column() {
+    // One array, or one ADC per whole column (`--adc full-sum`): the ideal engine's unipolar
+    // read bit for bit.
+    let bits = BitWidths::uniform(2);
+    let layer = |cfg: Option<CrossbarConfig>, polarity: Polarity| {
+        let mut fc = Linear::new("fc", 0, 40, 12, bits, &mut Rng::new(3));
+        fc.core.polarity = polarity;
+        fc.core.co_rule = CoRange::MeanAbs(1.0);
+        if let Some(cfg) = cfg {
+            fc.core.attach_crossbar(&cfg, 1);
+        }
+        fc
+    };
+    let mut rng = Rng::new(4);
+    let x = Tensor::new(
+        vec![40, 9],
+        (0..360)
+            .map(|_| (rng.uniform() * 3.0).round() / 3.0)
+            .collect(),
+    );
+    let run = |mut fc: Linear| fc.forward(x.clone(), &TRAIN).data;
+    let ideal = run(layer(None, Polarity::Unipolar));
+    assert_eq!(run(layer(Some(exact(64, 64)), Polarity::Unipolar)), ideal);
+    let mut full_sum = exact(16, 64);
+    full_sum.adc = AdcMode::FullSum;
+    assert_eq!(run(layer(Some(full_sum), Polarity::Unipolar)), ideal);
+    // four levels from zero (α = 1, no bias yet), where the bipolar read has −s, 0 and s
+    let mut levels: Vec<f32> = ideal.clone();
+    levels.sort_by(f32::total_cmp);
+    levels.dedup();
+    assert!(levels.len() == 4 && levels[0] == 0.0, "{levels:?}");
+    assert_ne!(run(layer(None, Polarity::Bipolar)), ideal);
+    // 40 rows on 16-row arrays: three row blocks whose signed partial reads add up, so the
+    // layer reads bipolar: the numbers of a bipolar layer
+    assert_eq!(
+        run(layer(Some(exact(16, 64)), Polarity::Unipolar)),
+        run(layer(Some(exact(16, 64)), Polarity::Bipolar))
+    );
 }

@@ -9,6 +9,7 @@ use rram::kernels::gemm::Trans;
 use rram::kernels::reference;
 use rram::nn::Layer;
 use rram::nn::linear::Linear;
+use rram::quant::output::{CoRange, Polarity};
 use rram::quant::{BitWidths, Bits};
 use rram::rng::Rng;
 use rram::tensor::Tensor;
@@ -118,4 +119,72 @@ fn quantized_forward_is_the_quantized_product() {
         assert!((idx - idx.round()).abs() < 1e-5);
     }
     let _ = Tensor::zeros(vec![1]);
+}
+
+#[test]
+fn unipolar_read_is_four_levels_from_zero_and_passes_only_inside_them() {
+    // CO = 2 bits unipolar, range s = 1·mean|co| (`mean:1`): y = α·s·round(clip(co/s, 0, 1)·3)/3,
+    // and with G at fp32 dx = W_qᵀ·(α·dy ⊙ [0 ≤ co ≤ s])
+    let mut rng = Rng::new(12);
+    let bits = BitWidths {
+        a: Bits::K(4),
+        co: Bits::K(2),
+        w: Bits::K(4),
+        g: Bits::Fp32,
+    };
+    let (d_in, d_out, n) = (9, 6, 7);
+    let mut fc = Linear::new("fc", 0, d_in, d_out, bits, &mut rng);
+    fc.core.polarity = Polarity::Unipolar;
+    fc.core.co_rule = CoRange::MeanAbs(1.0);
+    fc.core.set_alpha(0.5);
+    let x = random_tensor(vec![d_in, n], &mut rng, 0.0, 1.0);
+    let y = fc.forward(x.clone(), &TRAIN);
+    let mut co = vec![0.0; d_out * n];
+    reference::matmul(
+        &mut co,
+        fc.core.w_q(),
+        Trans::No,
+        &x.data,
+        Trans::No,
+        d_out,
+        n,
+        d_in,
+        false,
+    );
+    let s = co.iter().map(|v| v.abs()).sum::<f32>() / co.len() as f32;
+    let mut levels = std::collections::BTreeSet::new();
+    for (a, c) in y.data.iter().zip(&co) {
+        let level = (c / s).clamp(0.0, 1.0) * 3.0;
+        let want = 0.5 * s * level.round() / 3.0;
+        assert!((a - want).abs() < 1e-5, "{a} vs {want} (co {c})");
+        levels.insert(level.round() as u8);
+    }
+    assert!(co.iter().any(|&c| c < 0.0) && co.iter().any(|&c| c > s));
+    assert!(
+        levels.len() >= 3,
+        "the read uses the levels above zero: {levels:?}"
+    );
+    let dy = random_tensor(y.shape.clone(), &mut rng, -1.0, 1.0);
+    let dx = fc.backward(dy.clone(), &TRAIN);
+    let g: Vec<f32> = dy
+        .data
+        .iter()
+        .zip(&co)
+        .map(|(d, &c)| if (0.0..=s).contains(&c) { 0.5 * d } else { 0.0 })
+        .collect();
+    let mut want_dx = vec![0.0; d_in * n];
+    reference::matmul(
+        &mut want_dx,
+        fc.core.w_q(),
+        Trans::Yes,
+        &g,
+        Trans::No,
+        d_in,
+        n,
+        d_out,
+        false,
+    );
+    for (a, b) in dx.data.iter().zip(&want_dx) {
+        assert!((a - b).abs() < 1e-5, "dx {a} vs {b}");
+    }
 }

@@ -87,6 +87,11 @@ pub struct RunArgs {
     /// before the conversion; for ResNets).
     #[arg(long)]
     pub centre_adc: bool,
+    /// Forward ADCs of the layers that feed the activation's clip (LeNet-5's hidden layers):
+    /// unipolar (default; 2^k levels over [0, s]) or bipolar (spec §2: 2^k − 1 levels over
+    /// [−s, s]).
+    #[arg(long)]
+    pub adc_polarity: Option<String>,
     /// Images per step.
     #[arg(long)]
     pub batch: Option<usize>,
@@ -202,7 +207,7 @@ pub struct TrainArgs {
         "model", "dataset", "bits", "batch", "data", "epochs", "lr", "momentum",
         "weight_decay", "schedule", "warmup_epochs", "seed", "train_limit", "test_limit", "config", "out",
         "fp32_first_last", "hardware", "xbar", "disturb", "faults", "adc", "signed_input",
-        "read_noise", "d2d", "co_range", "g_rounding", "g_scale", "comparator", "centre_adc", "stall_epochs",
+        "read_noise", "d2d", "co_range", "g_rounding", "g_scale", "comparator", "centre_adc", "adc_polarity", "stall_epochs",
         "ideal_error_adc", "logit_columns", "label_smoothing", "cutout", "test_flip",
         "eval_every", "test_shifts", "ema",
     ])]

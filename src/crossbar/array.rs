@@ -18,7 +18,7 @@ use crate::device::disturbance::CellFault;
 use crate::kernels::gemm::{Threads, Trans, View, matmul, matmul_into, matmul_view};
 use crate::kernels::with_buffers;
 use crate::quant::Bits;
-use crate::quant::output::{self, CoRange, RangeStat};
+use crate::quant::output::{self, Adc, CoRange, Polarity, RangeStat};
 use crate::rng::{Rng, stream};
 use rayon::prelude::*;
 use std::borrow::Cow;
@@ -352,6 +352,7 @@ impl TiledMatrix {
         a_bits: Bits,
         co_bits: Bits,
         rule: CoRange,
+        polarity: Polarity,
         centre: Option<&[f32]>,
         train: bool,
         refresh: bool,
@@ -367,6 +368,14 @@ impl TiledMatrix {
             Vec::new()
         };
         let (nrb, ncb) = self.grid();
+        // A column whose rows span several arrays adds their signed partial reads digitally.
+        // Unipolar reads there would make the output a sum of clipped partial sums, which does
+        // not train (docs/results.md): those columns read bipolar.
+        let polarity = if nrb == 1 || self.cfg.adc == AdcMode::FullSum {
+            polarity
+        } else {
+            Polarity::Bipolar
+        };
         let mut ranges = std::mem::take(&mut self.fwd_range);
         let mut centres = std::mem::take(&mut self.fwd_centre);
         // every array's product first (reused buffers), then each array's ADC in order
@@ -405,14 +414,19 @@ impl TiledMatrix {
                 output::centre_rows(part, p, run, b, share, train, refresh);
             }
             let s = output::running_range(&mut ranges[t], train, || {
-                output::batch_range(part, co_bits, rule)
+                polarity.batch_range(part, co_bits, rule)
             });
             // the window (a comparator's, or `output::pass_mask`'s), ANDed into the mask of
             // every array's outputs, made when a first value falls outside
             let windowed = comparator || output::windowed(co_bits);
-            if train && windowed && output::outside_window(part, s) {
+            let window = if comparator {
+                (-s, s)
+            } else {
+                polarity.window(co_bits, s)
+            };
+            if train && windowed && output::outside_window(part, window) {
                 let all = pass.get_or_insert_with(|| vec![1u8; cols * p]);
-                output::narrow_to_window(&mut all[c0 * p..c1 * p], part, s);
+                output::narrow_to_window(&mut all[c0 * p..c1 * p], part, window);
             }
             if comparator { 1.0 } else { s }
         };
@@ -424,7 +438,7 @@ impl TiledMatrix {
             if keep_raw {
                 raw.copy_from_slice(&y);
             }
-            output::quantize_with_range(&mut y, co_bits, s);
+            output::convert(&mut y, polarity.adc(co_bits, s));
         } else {
             for cb in 0..ncb {
                 let (c0, c1) = self.block(cb, self.cfg.tile_cols, cols);
@@ -432,12 +446,12 @@ impl TiledMatrix {
                 for rb in 0..nrb {
                     let t = rb * ncb + cb;
                     let part = &mut parts[t];
-                    let s = range(part, t, (rb, c0, c1), &mut pass);
+                    let adc = polarity.adc(co_bits, range(part, t, (rb, c0, c1), &mut pass));
                     if keep_raw {
                         let rawb = &mut raw[c0 * p..c1 * p];
-                        output::accumulate_read_and_raw(yb, rawb, part, co_bits, s);
+                        output::accumulate_read_and_raw(yb, rawb, part, adc);
                     } else {
-                        output::accumulate_read(yb, part, co_bits, s, 1.0);
+                        output::accumulate_read(yb, part, adc, 1.0);
                     }
                 }
             }
@@ -532,7 +546,8 @@ impl TiledMatrix {
                 for cb in 0..ncb {
                     let (c0, c1) = self.block(cb, self.cfg.tile_cols, cols);
                     product(prod_pos, gs, c0, c1);
-                    output::accumulate_read(dxb, prod_pos, adc_bits, range(prod_pos), *sign);
+                    let adc = Adc::new(adc_bits, range(prod_pos));
+                    output::accumulate_read(dxb, prod_pos, adc, *sign);
                 }
             }
         }

@@ -14,7 +14,7 @@ use crate::nn::vote::ClassVote;
 use crate::nn::{Ctx, Layer, MatrixCore, ParamView};
 use crate::quant::BitWidths;
 use crate::quant::gradient::{GRounding, GScale};
-use crate::quant::output::{CoRange, Comparator};
+use crate::quant::output::{CoRange, Comparator, Polarity};
 use crate::rng::Rng;
 use crate::tensor::Tensor;
 
@@ -137,7 +137,11 @@ impl Model {
         g_scale: GScale,
         comparator: Comparator,
         centre_adc: bool,
+        polarity: Polarity,
     ) {
+        // LeNet-5's hidden layers feed the activation's clip at 0 directly; a ResNet's convs
+        // feed batch-norm, which needs both signs (`quant::output::Polarity`)
+        let clip_follows = matches!(self.kind, ModelKind::Lenet5 | ModelKind::Lenet5Caffe);
         let mut all = self.all_matrices();
         let last = all.len().saturating_sub(1);
         for (i, (_, c)) in all.iter_mut().enumerate() {
@@ -148,6 +152,11 @@ impl Model {
             c.logits = i == last;
             // the logits keep the plain read: no batch-norm follows them
             c.set_centre_adc(centre_adc && i != last);
+            c.polarity = if clip_follows && i != last {
+                polarity
+            } else {
+                Polarity::Bipolar
+            };
         }
     }
 

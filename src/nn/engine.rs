@@ -20,7 +20,7 @@ use crate::kernels::{lane_dot, zeros};
 use crate::nn::Ctx;
 use crate::quant::gradient::{GQuantizer, GRounding, GScale, RoundingKey};
 use crate::quant::output::Adc;
-use crate::quant::output::{CoRange, Comparator};
+use crate::quant::output::{CoRange, Comparator, Polarity};
 use crate::quant::{BitWidths, Bits, gradient, output, weight};
 use crate::rng::Rng;
 use rayon::prelude::*;
@@ -65,6 +65,10 @@ pub struct MatrixCore {
     /// through `set_centre_adc`, which also gives the layer its references.
     centre_adc: bool,
     pub co_centre: Vec<f32>,
+    /// The forward ADC's polarity (`quant::output::Polarity`), set by the model where its output
+    /// goes straight into the activation's clip (`Model::set_quant_options`); read through
+    /// `co_polarity`.
+    pub polarity: Polarity,
     /// The model's last matrix layer, whose outputs are the logits: its α, the softmax's
     /// temperature, is learned even behind a centred comparator (`Model::set_quant_options`).
     pub logits: bool,
@@ -131,6 +135,7 @@ impl MatrixCore {
             co_range: vec![0.0],
             comparator: Comparator::Centered,
             centre_adc: false,
+            polarity: Polarity::Bipolar,
             logits: false,
             co_centre: if bits.co == Bits::K(1) {
                 vec![f32::NAN; cols]
@@ -195,6 +200,15 @@ impl MatrixCore {
         self.centre_adc = on;
         if self.centered() && self.co_centre.is_empty() {
             self.co_centre = vec![f32::NAN; self.cols];
+        }
+    }
+
+    /// The polarity the forward ADCs read with: a centred read and the logits stay bipolar.
+    pub fn co_polarity(&self) -> Polarity {
+        if self.centered() || self.logits {
+            Polarity::Bipolar
+        } else {
+            self.polarity
         }
     }
 
@@ -278,6 +292,7 @@ impl MatrixCore {
         let centred = self.centered();
         // a centred 1-bit ADC reads ±1 with its own straight-through window
         let comparator = centred && self.bits.co == Bits::K(1);
+        let polarity = self.co_polarity();
         if ctx.train {
             // momentum rule and W re-quantization: ~8 digital operations per weight
             self.counters.update.digital_ops += 8 * (rows * cols) as u64;
@@ -301,6 +316,7 @@ impl MatrixCore {
                 self.bits.a,
                 self.bits.co,
                 self.co_rule,
+                polarity,
                 centre,
                 ctx.train,
                 ctx.refresh_references,
@@ -344,20 +360,22 @@ impl MatrixCore {
                 );
             }
             let s = output::running_range(&mut self.co_range[0], ctx.train, || {
-                output::batch_range(&y, self.bits.co, self.co_rule)
+                polarity.batch_range(&y, self.bits.co, self.co_rule)
             });
             if ctx.train {
                 count_digital(&mut self.counters, rows, cols, p, self.input_grad);
                 self.co_pass = if comparator {
-                    output::window_mask(&y, s)
+                    output::window_mask(&y, (-s, s))
                 } else {
-                    output::pass_mask(&y, self.bits.co, s)
+                    output::pass_mask(&y, self.bits.co, polarity, s)
                 };
             }
-            (
-                None,
-                Adc::new(self.bits.co, if comparator { 1.0 } else { s }),
-            )
+            let adc = if comparator {
+                Adc::new(self.bits.co, 1.0)
+            } else {
+                polarity.adc(self.bits.co, s)
+            };
+            (None, adc)
         };
         // One pass per output row: the ADC (ideal engine), then y = α·co_q + b; in training also
         // keep co_q (for α's gradient) and α·raw + b (the activation's straight-through mask).

@@ -14,6 +14,12 @@
 //! comparators"). `zero`: `co_q = sign(co)·mean|co|` (the same least-squares scale as 1-bit W),
 //! the earlier read, kept for comparison.
 //! Backward: straight-through (with `s` the batch maximum nothing lies outside the range).
+//!
+//! `Polarity`: the formula above is a *bipolar* read, 2^k − 1 levels over [−s, s]. A layer whose
+//! output goes straight into the activation's clip at 0 (LeNet-5's hidden layers) can instead
+//! read *unipolar*: 2^k levels over [0, s], a negative column output reading 0 — the same k-bit
+//! converter, every code spent on the side the next layer keeps. At k = 2 that is 4 levels
+//! (0, s/3, 2s/3, s) instead of 3 (−s, 0, s), of which the clip kept 2.
 
 use super::Bits;
 use crate::error::{Error, Result};
@@ -106,6 +112,78 @@ fn mean_abs(co: &[f32]) -> f32 {
 
 const CHUNK: usize = 16 * 1024;
 
+/// Which side of zero a forward ADC's codes cover (k ≥ 2; a comparator and fp32 are unaffected).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Polarity {
+    /// `[−s, s]` with `2^k − 1` levels (spec §2's symmetric quantizer).
+    Bipolar,
+    /// `[0, s]` with `2^k` levels; a negative output reads 0, and its straight-through window
+    /// is `0 ≤ co ≤ s`. `s` follows the range rule of a bipolar (k+1)-bit ADC, whose positive
+    /// half has these very steps.
+    Unipolar,
+}
+
+impl Polarity {
+    pub fn parse(s: &str) -> Result<Self> {
+        match s {
+            "bipolar" => Ok(Polarity::Bipolar),
+            "unipolar" => Ok(Polarity::Unipolar),
+            _ => Err(Error::invalid(
+                "adc_polarity",
+                format!("unknown ADC polarity {s:?} (known: bipolar, unipolar)"),
+            )),
+        }
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Polarity::Bipolar => "bipolar",
+            Polarity::Unipolar => "unipolar",
+        }
+    }
+
+    /// The polarity a `bits`-bit ADC reads with: unipolar only where there are levels to place.
+    fn effective(self, bits: Bits) -> Self {
+        if windowed(bits) {
+            self
+        } else {
+            Polarity::Bipolar
+        }
+    }
+
+    /// The ADC of this polarity for `bits` and range `s`.
+    pub fn adc(self, bits: Bits, s: f32) -> Adc {
+        match (self.effective(bits), bits) {
+            (Polarity::Unipolar, Bits::K(k)) if s > 0.0 => {
+                let levels = ((1u32 << k) - 1) as f32;
+                Adc::Unipolar {
+                    to: levels / s,
+                    from: s / levels,
+                    levels,
+                }
+            }
+            _ => Adc::new(bits, s),
+        }
+    }
+
+    /// This batch's range `s` for a `bits`-bit ADC of this polarity under `rule`.
+    pub fn batch_range(self, co: &[f32], bits: Bits, rule: CoRange) -> f32 {
+        match (self.effective(bits), bits) {
+            (Polarity::Unipolar, Bits::K(k)) => batch_range(co, Bits::K(k + 1), rule),
+            _ => batch_range(co, bits, rule),
+        }
+    }
+
+    /// The straight-through window `[lo, s]` of a range `s`.
+    pub fn window(self, bits: Bits, s: f32) -> (f32, f32) {
+        match self.effective(bits) {
+            Polarity::Bipolar => (-s, s),
+            Polarity::Unipolar => (0.0, s),
+        }
+    }
+}
+
 /// The reference a 1-bit ADC (comparator) compares each column against.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
@@ -171,9 +249,10 @@ pub fn centre_rows(
         });
 }
 
-/// The straight-through window `|v| ≤ s` as a 0/1 mask, or `None` when every value is inside.
-pub fn window_mask(co: &[f32], s: f32) -> Option<Vec<u8>> {
-    if !outside_window(co, s) {
+/// The straight-through window `lo ≤ v ≤ hi` as a 0/1 mask, or `None` when every value is
+/// inside.
+pub fn window_mask(co: &[f32], (lo, hi): (f32, f32)) -> Option<Vec<u8>> {
+    if !outside_window(co, (lo, hi)) {
         return None;
     }
     let mut m = vec![0u8; co.len()];
@@ -181,27 +260,27 @@ pub fn window_mask(co: &[f32], s: f32) -> Option<Vec<u8>> {
         .zip(co.par_chunks(CHUNK))
         .for_each(|(ms, xs)| {
             for (mm, v) in ms.iter_mut().zip(xs) {
-                *mm = (v.abs() <= s) as u8;
+                *mm = (lo <= *v && *v <= hi) as u8;
             }
         });
     Some(m)
 }
 
-/// Whether any value lies outside the straight-through window `|v| ≤ s`.
-pub fn outside_window(co: &[f32], s: f32) -> bool {
+/// Whether any value lies outside the straight-through window `lo ≤ v ≤ hi`.
+pub fn outside_window(co: &[f32], (lo, hi): (f32, f32)) -> bool {
     !co.par_chunks(CHUNK)
-        .all(|xs| xs.iter().all(|v| v.abs() <= s))
+        .all(|xs| xs.iter().all(|&v| lo <= v && v <= hi))
 }
 
-/// `mask[i] &= (|co[i]| ≤ s)`: one array's straight-through window narrowing the mask of the
-/// outputs it adds into (a `window_mask` ANDed in place, without forming it).
-pub fn narrow_to_window(mask: &mut [u8], co: &[f32], s: f32) {
+/// `mask[i] &= (lo ≤ co[i] ≤ hi)`: one array's straight-through window narrowing the mask of
+/// the outputs it adds into (a `window_mask` ANDed in place, without forming it).
+pub fn narrow_to_window(mask: &mut [u8], co: &[f32], (lo, hi): (f32, f32)) {
     assert_eq!(mask.len(), co.len());
     mask.par_chunks_mut(CHUNK)
         .zip(co.par_chunks(CHUNK))
         .for_each(|(ms, xs)| {
             for (m, v) in ms.iter_mut().zip(xs) {
-                *m &= (v.abs() <= s) as u8;
+                *m &= (lo <= *v && *v <= hi) as u8;
             }
         });
 }
@@ -231,6 +310,8 @@ pub enum Adc {
     Uniform { to: f32, from: f32, levels: f32 },
     /// A zero range: everything reads 0.
     Zero,
+    /// k ≥ 2 unipolar (`Polarity::Unipolar`): `L = 2^k − 1` steps of `s/L` over [0, s].
+    Unipolar { to: f32, from: f32, levels: f32 },
 }
 
 impl Adc {
@@ -255,6 +336,11 @@ impl Adc {
     pub fn signed(self, sign: f32) -> Option<Adc> {
         match self {
             Adc::Uniform { to, from, levels } => Some(Adc::Uniform {
+                to,
+                from: sign * from,
+                levels,
+            }),
+            Adc::Unipolar { to, from, levels } => Some(Adc::Unipolar {
                 to,
                 from: sign * from,
                 levels,
@@ -294,6 +380,13 @@ macro_rules! with_adc {
                 let $read = |_: f32| 0.0f32;
                 $body
             }
+            $crate::quant::output::Adc::Unipolar { to, from, levels } => {
+                let $read = move |v: f32| {
+                    let x = $crate::quant::clamp(v * to, 0.0, levels);
+                    $crate::quant::round_clamped(x, levels) * from
+                };
+                $body
+            }
         }
     };
 }
@@ -301,7 +394,11 @@ macro_rules! with_adc {
 /// Quantize `co` in place with a given range `s` — the ADC transfer function (for k = 1, `s` is
 /// the comparator's output magnitude).
 pub fn quantize_with_range(co: &mut [f32], bits: Bits, s: f32) {
-    let adc = Adc::new(bits, s);
+    convert(co, Adc::new(bits, s));
+}
+
+/// Read every value of `co` through `adc`, in place.
+pub fn convert(co: &mut [f32], adc: Adc) {
     if let Adc::Ideal = adc {
         return;
     }
@@ -337,21 +434,21 @@ pub fn read_difference(
     }));
 }
 
-/// `dst += sign · ADC(part)` with range `s`: an array's converted partial sums added into the
-/// digital accumulator in one pass (the same arithmetic as quantizing `part` first).
-pub fn accumulate_read(dst: &mut [f32], part: &[f32], bits: Bits, s: f32, sign: f32) {
+/// `dst += sign · adc(part)`: an array's converted partial sums added into the digital
+/// accumulator in one pass (the same arithmetic as quantizing `part` first).
+pub fn accumulate_read(dst: &mut [f32], part: &[f32], adc: Adc, sign: f32) {
     assert_eq!(dst.len(), part.len());
     dst.par_chunks_mut(CHUNK)
         .zip(part.par_chunks(CHUNK))
-        .for_each(|(ds, ps)| accumulate_read_block(ds, ps, bits, s, sign));
+        .for_each(|(ds, ps)| convert_into(ds, ps, adc, sign, |d, r| *d += r));
 }
 
 /// `accumulate_read` with `sign` 1 that also adds the unconverted `part` into `raw` (the sums
 /// before the ADCs), in the same pass.
-pub fn accumulate_read_and_raw(dst: &mut [f32], raw: &mut [f32], part: &[f32], bits: Bits, s: f32) {
+pub fn accumulate_read_and_raw(dst: &mut [f32], raw: &mut [f32], part: &[f32], adc: Adc) {
     assert_eq!(dst.len(), part.len());
     assert_eq!(raw.len(), part.len());
-    with_adc!(Adc::new(bits, s), read => {
+    with_adc!(adc, read => {
         dst.par_chunks_mut(CHUNK)
             .zip(raw.par_chunks_mut(CHUNK))
             .zip(part.par_chunks(CHUNK))
@@ -496,11 +593,12 @@ impl RangeStat {
     }
 }
 
-/// Whether the straight-through backward passes at each value: inside the range `s` (k ≥ 2);
-/// everywhere for k = 1 (as for 1-bit W) and fp32. `None` when everything passes.
-pub fn pass_mask(co: &[f32], bits: Bits, s: f32) -> Option<Vec<u8>> {
+/// Whether the straight-through backward passes at each value: inside the window of the range
+/// `s` (k ≥ 2; `Polarity::window`); everywhere for k = 1 (as for 1-bit W) and fp32. `None`
+/// when everything passes.
+pub fn pass_mask(co: &[f32], bits: Bits, polarity: Polarity, s: f32) -> Option<Vec<u8>> {
     if windowed(bits) {
-        window_mask(co, s)
+        window_mask(co, polarity.window(bits, s))
     } else {
         None
     }
@@ -547,32 +645,38 @@ mod tests {
     fn narrowing_to_a_window_ands_the_window_mask() {
         let co = [0.5, 2.0, 0.1, -1.0, -1.5];
         let mut mask = vec![1, 1, 0, 1, 1];
-        assert!(outside_window(&co, 1.0));
-        narrow_to_window(&mut mask, &co, 1.0);
+        assert!(outside_window(&co, (-1.0, 1.0)));
+        narrow_to_window(&mut mask, &co, (-1.0, 1.0));
         assert_eq!(mask, vec![1, 0, 0, 1, 0]);
         let want: Vec<u8> = [1u8, 1, 0, 1, 1]
             .iter()
-            .zip(window_mask(&co, 1.0).unwrap())
+            .zip(window_mask(&co, (-1.0, 1.0)).unwrap())
             .map(|(a, b)| a & b)
             .collect();
         assert_eq!(mask, want);
         // nothing outside: says so, and narrowing changes nothing
         let mut mask = vec![0, 1, 1, 1, 1];
-        assert!(!outside_window(&co, 2.0));
-        narrow_to_window(&mut mask, &co, 2.0);
+        assert!(!outside_window(&co, (-2.0, 2.0)));
+        narrow_to_window(&mut mask, &co, (-2.0, 2.0));
         assert_eq!(mask, vec![0, 1, 1, 1, 1]);
+        // a unipolar window [0, s]: negatives are outside
+        assert!(outside_window(&co, (0.0, 2.0)));
+        assert_eq!(window_mask(&co, (0.0, 2.0)).unwrap(), vec![1, 1, 1, 0, 0]);
     }
 
     #[test]
     fn read_and_raw_in_one_pass_equal_two() {
         let part = [0.9, -0.01, 0.3, -0.4, 2.0, -3.0, 0.0, 1.7];
         let (d0, r0) = ([0.5; 8], [-0.25; 8]);
-        let (mut d1, mut r1) = (d0, r0);
-        accumulate_read(&mut d1, &part, Bits::K(3), 1.5, 1.0);
-        r1.iter_mut().zip(&part).for_each(|(r, v)| *r += v);
-        let (mut d2, mut r2) = (d0, r0);
-        accumulate_read_and_raw(&mut d2, &mut r2, &part, Bits::K(3), 1.5);
-        assert_eq!((d1, r1), (d2, r2));
+        for polarity in [Polarity::Bipolar, Polarity::Unipolar] {
+            let adc = polarity.adc(Bits::K(3), 1.5);
+            let (mut d1, mut r1) = (d0, r0);
+            accumulate_read(&mut d1, &part, adc, 1.0);
+            r1.iter_mut().zip(&part).for_each(|(r, v)| *r += v);
+            let (mut d2, mut r2) = (d0, r0);
+            accumulate_read_and_raw(&mut d2, &mut r2, &part, adc);
+            assert_eq!((d1, r1), (d2, r2));
+        }
     }
 
     #[test]
@@ -595,9 +699,95 @@ mod tests {
                     accumulate_read_block(&mut got, &part, bits, s, sign);
                     let got: Vec<u32> = got.iter().map(|x| x.to_bits()).collect();
                     assert_eq!(got, want, "{bits:?} s {s} sign {sign}");
+                    // the same through `accumulate_read`, for both polarities
+                    for polarity in [Polarity::Bipolar, Polarity::Unipolar] {
+                        let adc = polarity.adc(bits, s);
+                        let want: Vec<u32> = d0
+                            .iter()
+                            .zip(&part)
+                            .map(|(d, &v)| (d + sign * adc.read(v)).to_bits())
+                            .collect();
+                        let mut got = d0;
+                        accumulate_read(&mut got, &part, adc, sign);
+                        let got: Vec<u32> = got.iter().map(|x| x.to_bits()).collect();
+                        assert_eq!(got, want, "{polarity:?} {bits:?} s {s} sign {sign}");
+                    }
                 }
             }
         }
+    }
+
+    #[test]
+    fn unipolar_adc_hand_values() {
+        // k = 2, s = 3: four levels 0, 1, 2, 3; negatives read 0; ties round up; beyond s clips
+        let adc = Polarity::Unipolar.adc(Bits::K(2), 3.0);
+        let cases = [
+            (-5.0, 0.0),
+            (-0.2, 0.0),
+            (0.0, 0.0),
+            (0.49, 0.0),
+            (0.5, 1.0),
+            (1.2, 1.0),
+            (1.5, 2.0),
+            (2.6, 3.0),
+            (7.0, 3.0),
+        ];
+        for (v, want) in cases {
+            assert_eq!(adc.read(v), want, "read({v})");
+        }
+        assert!(adc.read(f32::NAN).is_nan(), "a diverged value still shows");
+        // the bipolar read of the same width and range has three levels
+        let bi = Polarity::Bipolar.adc(Bits::K(2), 3.0);
+        assert_eq!(
+            [bi.read(-2.0), bi.read(1.0), bi.read(2.0)],
+            [-3.0, 0.0, 3.0]
+        );
+        // k = 4: 15 steps of s/15 over [0, s]
+        let adc4 = Polarity::Unipolar.adc(Bits::K(4), 1.5);
+        assert_eq!(adc4.read(0.75), 0.8);
+        assert_eq!(adc4.read(-0.75), 0.0);
+        // a comparator, fp32 and a zero range read as the bipolar ADC does
+        for (bits, s) in [(Bits::K(1), 0.5), (Bits::Fp32, 0.0), (Bits::K(3), 0.0)] {
+            let (u, b) = (Polarity::Unipolar.adc(bits, s), Adc::new(bits, s));
+            for v in [-1.0, -0.1, 0.3, 2.0] {
+                assert_eq!(u.read(v), b.read(v), "{bits:?}");
+            }
+        }
+    }
+
+    #[test]
+    fn unipolar_range_and_window() {
+        let co: Vec<f32> = (0..100).map(|i| (i as f32 - 40.0) * 0.1).collect();
+        // a unipolar k-bit ADC takes the range rule of a bipolar (k+1)-bit one
+        for (k, rule) in [(2, CoRange::Auto), (3, CoRange::Auto), (4, CoRange::Max)] {
+            assert_eq!(
+                Polarity::Unipolar.batch_range(&co, Bits::K(k), rule),
+                batch_range(&co, Bits::K(k + 1), rule)
+            );
+        }
+        assert_eq!(
+            Polarity::Unipolar.batch_range(&co, Bits::K(2), CoRange::Auto),
+            2.3 * batch_range(&co, Bits::K(2), CoRange::MeanAbs(1.0))
+        );
+        for bits in [Bits::K(1), Bits::Fp32] {
+            assert_eq!(
+                Polarity::Unipolar.batch_range(&co, bits, CoRange::Auto),
+                batch_range(&co, bits, CoRange::Auto)
+            );
+            assert_eq!(Polarity::Unipolar.window(bits, 2.0), (-2.0, 2.0));
+        }
+        assert_eq!(Polarity::Unipolar.window(Bits::K(2), 2.0), (0.0, 2.0));
+        assert_eq!(Polarity::Bipolar.window(Bits::K(2), 2.0), (-2.0, 2.0));
+        // the positive half of a bipolar (k+1)-bit read is the unipolar k-bit read
+        let (u, b) = (
+            Polarity::Unipolar.adc(Bits::K(3), 1.4),
+            Polarity::Bipolar.adc(Bits::K(4), 1.4),
+        );
+        for &v in &co {
+            assert_eq!(u.read(v), b.read(v).max(0.0), "{v}");
+        }
+        assert_eq!(Polarity::parse("unipolar").unwrap(), Polarity::Unipolar);
+        assert!(Polarity::parse("signed").is_err());
     }
 
     #[test]
@@ -648,8 +838,11 @@ mod tests {
 
     #[test]
     fn window_mask_and_comparator_names() {
-        assert_eq!(window_mask(&[0.5, -1.0], 1.0), None);
-        assert_eq!(window_mask(&[0.5, -1.5, 2.0], 1.0), Some(vec![1, 0, 0]));
+        assert_eq!(window_mask(&[0.5, -1.0], (-1.0, 1.0)), None);
+        assert_eq!(
+            window_mask(&[0.5, -1.5, 2.0], (-1.0, 1.0)),
+            Some(vec![1, 0, 0])
+        );
         assert_eq!(Comparator::parse("centered").unwrap(), Comparator::Centered);
         assert_eq!(Comparator::parse("zero").unwrap(), Comparator::Zero);
         let e = Comparator::parse("mean").unwrap_err().to_string();

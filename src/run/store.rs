@@ -115,6 +115,7 @@ mod tests {
             "logit_columns",
             "warmup_epochs",
             "centre_adc",
+            "adc_polarity",
             "g_scale",
             "label_smoothing",
             "cutout",
@@ -131,6 +132,9 @@ mod tests {
         let tmp = tempfile::tempdir().unwrap();
         let path = tmp.path().join(INDEX);
         std::fs::write(&path, format!("{line}\n")).unwrap();
+        // a run from before `adc_polarity` existed read bipolar (today's default is unipolar)
+        let mut e = e;
+        e.config.adc_polarity = crate::quant::output::Polarity::Bipolar;
         assert_eq!(read(&path).unwrap(), vec![e]);
     }
 }

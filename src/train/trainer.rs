@@ -122,6 +122,7 @@ pub fn init_model(cfg: &RunConfig, train: &Dataset) -> Model {
         cfg.g_scale,
         cfg.comparator,
         cfg.centre_adc,
+        cfg.adc_polarity,
     );
     if cfg.hardware == Hardware::Rram {
         model.attach_crossbar(&cfg.crossbar, cfg.seed);
