@@ -265,3 +265,52 @@ impl Model {
         out
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn polarities(kind: ModelKind, polarity: Polarity) -> Vec<Polarity> {
+        let mut m = Model::build(
+            kind,
+            BitWidths::uniform(2),
+            Variant::default(),
+            &mut Rng::new(1),
+        );
+        m.set_quant_options(
+            CoRange::Auto,
+            GRounding::MidTread,
+            GScale::Sample,
+            Comparator::Centered,
+            false,
+            polarity,
+        );
+        m.all_matrices()
+            .into_iter()
+            .map(|(_, c)| c.co_polarity())
+            .collect()
+    }
+
+    #[test]
+    fn only_layers_that_feed_the_clip_read_unipolar() {
+        use Polarity::{Bipolar, Unipolar};
+        // LeNet-5: every hidden layer, not the logits
+        assert_eq!(
+            polarities(ModelKind::Lenet5, Unipolar),
+            [Unipolar, Unipolar, Unipolar, Unipolar, Bipolar]
+        );
+        assert_eq!(
+            polarities(ModelKind::Lenet5Caffe, Unipolar),
+            [Unipolar, Unipolar, Unipolar, Bipolar]
+        );
+        assert!(
+            polarities(ModelKind::Lenet5, Bipolar)
+                .iter()
+                .all(|&p| p == Bipolar)
+        );
+        // a ResNet's convs feed batch-norm
+        let r = polarities(ModelKind::Resnet20, Unipolar);
+        assert_eq!(r.len(), 20);
+        assert!(r.iter().all(|&p| p == Bipolar));
+    }
+}
