@@ -543,19 +543,31 @@ impl MatrixCore {
                 let sa = lane_dot(row, &co_q[c * p..(c + 1) * p]);
                 let m = pass.map(|m| &m[c * p..(c + 1) * p]);
                 let mut sb = 0f32;
+                // `keep(x, k)`: x where the mask passes, +0 where not, without a branch (half the
+                // values of a unipolar read lie outside its window, in no pattern a branch
+                // predictor could follow)
+                let keep =
+                    |x: f32, k: u8| f32::from_bits(x.to_bits() & 0u32.wrapping_sub(k as u32));
                 if has_bias {
-                    for (i, d) in row.iter_mut().enumerate() {
-                        let before = *d;
-                        *d = if m.is_none_or(|m| m[i] == 1) {
-                            alpha * *d
-                        } else {
-                            0.0
-                        };
-                        sb += if centred { *d } else { before };
+                    match m {
+                        Some(m) => {
+                            for (d, &k) in row.iter_mut().zip(m) {
+                                let before = *d;
+                                *d = keep(alpha * before, k);
+                                sb += if centred { *d } else { before };
+                            }
+                        }
+                        None => {
+                            for d in row.iter_mut() {
+                                let before = *d;
+                                *d = alpha * before;
+                                sb += if centred { *d } else { before };
+                            }
+                        }
                     }
                 } else if let Some(m) = m {
                     for (d, &k) in row.iter_mut().zip(m) {
-                        *d = if k == 1 { alpha * *d } else { 0.0 };
+                        *d = keep(alpha * *d, k);
                     }
                 } else {
                     row.iter_mut().for_each(|d| *d *= alpha);

@@ -188,6 +188,16 @@ pub fn round_clamped(x: f32, l: f32) -> f32 {
     r.copysign(y)
 }
 
+/// `clamp(round(x), 0, l)` for an integral `l` < 2^22, bit for bit: `round_clamped` of a value
+/// already in [0, l], so it needs neither the sign nor `|·|` (NaN stays NaN). The unipolar ADCs'
+/// transfer function.
+#[inline(always)]
+pub fn round_clamped_unipolar(x: f32, l: f32) -> f32 {
+    let y = clamp(x, 0.0, l);
+    let r = rne_abs(y);
+    if y - r == 0.5 { r + 1.0 } else { r }
+}
+
 /// `x.clamp(lo, hi)` for `lo ≤ hi`, bit for bit (NaN stays NaN, so a diverged value still
 /// shows), without `f32::clamp`'s `lo ≤ hi` assertion: a possible panic inside a loop keeps it
 /// from vectorizing (the ADC pass of the transposed read ran scalar: a quarter of a step).
@@ -208,6 +218,23 @@ pub fn floor(x: f32) -> f32 {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn unipolar_round_is_clamp_of_round_bit_for_bit() {
+        let mut xs = hard_values();
+        xs.extend([
+            6.5, 6.49999, 7.5, -7.5, 8.0, 126.5, -127.5, -1e-9, 2.5000002,
+        ]);
+        for l in [1.0, 3.0, 15.0, 127.0] {
+            for &x in xs.iter().filter(|x| !x.is_nan()) {
+                // +0 for every value that reads zero, as adding it into an accumulator would give
+                let want = clamp(round(x), 0.0, l) + 0.0;
+                let got = round_clamped_unipolar(x, l) + 0.0;
+                assert_eq!(got.to_bits(), want.to_bits(), "{x} {l}");
+            }
+            assert!(round_clamped_unipolar(f32::NAN, l).is_nan());
+        }
+    }
 
     #[test]
     fn round_clamped_is_clamp_of_round_bit_for_bit() {

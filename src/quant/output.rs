@@ -381,10 +381,8 @@ macro_rules! with_adc {
                 $body
             }
             $crate::quant::output::Adc::Unipolar { to, from, levels } => {
-                let $read = move |v: f32| {
-                    let x = $crate::quant::clamp(v * to, 0.0, levels);
-                    $crate::quant::round_clamped(x, levels) * from
-                };
+                let $read =
+                    move |v: f32| $crate::quant::round_clamped_unipolar(v * to, levels) * from;
                 $body
             }
         }
