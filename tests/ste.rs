@@ -14,6 +14,19 @@ use rram::quant::{BitWidths, Bits};
 use rram::rng::Rng;
 use rram::tensor::Tensor;
 
+/// `op(a)·op(b)` (`[m, n]`, inner size `k`) by the naive reference product.
+fn product(
+    a: &[f32],
+    ta: Trans,
+    b: &[f32],
+    tb: Trans,
+    (m, n, k): (usize, usize, usize),
+) -> Vec<f32> {
+    let mut out = vec![0.0; m * n];
+    reference::matmul(&mut out, a, ta, b, tb, m, n, k, false);
+    out
+}
+
 fn check(w_bits: Bits) {
     let mut rng = Rng::new(4);
     let bits = BitWidths {
@@ -34,33 +47,11 @@ fn check(w_bits: Bits) {
     let w_q = fc.core.w_q().to_vec();
     let g: Vec<f32> = dy.data.iter().map(|v| v * 0.6).collect();
 
-    let mut want_dx = vec![0.0; d_in * n];
-    reference::matmul(
-        &mut want_dx,
-        &w_q,
-        Trans::Yes,
-        &g,
-        Trans::No,
-        d_in,
-        n,
-        d_out,
-        false,
-    );
+    let want_dx = product(&w_q, Trans::Yes, &g, Trans::No, (d_in, n, d_out));
     for (a, b) in dx.data.iter().zip(&want_dx) {
         assert!((a - b).abs() < 1e-5, "dx {a} vs {b}");
     }
-    let mut want_dwq = vec![0.0; d_out * d_in];
-    reference::matmul(
-        &mut want_dwq,
-        &g,
-        Trans::No,
-        &x.data,
-        Trans::Yes,
-        d_out,
-        d_in,
-        n,
-        false,
-    );
+    let want_dwq = product(&g, Trans::No, &x.data, Trans::Yes, (d_out, d_in, n));
     let max = w.iter().fold(0f32, |m, v| m.max(v.tanh().abs()));
     for (i, (a, b)) in fc.core.dw.iter().zip(&want_dwq).enumerate() {
         let d = if w_bits == Bits::K(1) {
@@ -96,18 +87,7 @@ fn quantized_forward_is_the_quantized_product() {
     fc.core.set_alpha(2.0);
     let x = random_tensor(vec![6, 5], &mut rng, 0.0, 1.0);
     let y = fc.forward(x.clone(), &TRAIN);
-    let mut co = vec![0.0; 4 * 5];
-    reference::matmul(
-        &mut co,
-        fc.core.w_q(),
-        Trans::No,
-        &x.data,
-        Trans::No,
-        4,
-        5,
-        6,
-        false,
-    );
+    let co = product(fc.core.w_q(), Trans::No, &x.data, Trans::No, (4, 5, 6));
     let s = co.iter().fold(0f32, |m, v| m.max(v.abs()));
     for (a, c) in y.data.iter().zip(&co) {
         let want = 2.0 * s * (c / s * 3.0).round() / 3.0;
@@ -139,17 +119,12 @@ fn unipolar_read_is_four_levels_from_zero_and_passes_only_inside_them() {
     fc.core.set_alpha(0.5);
     let x = random_tensor(vec![d_in, n], &mut rng, 0.0, 1.0);
     let y = fc.forward(x.clone(), &TRAIN);
-    let mut co = vec![0.0; d_out * n];
-    reference::matmul(
-        &mut co,
+    let co = product(
         fc.core.w_q(),
         Trans::No,
         &x.data,
         Trans::No,
-        d_out,
-        n,
-        d_in,
-        false,
+        (d_out, n, d_in),
     );
     let s = co.iter().map(|v| v.abs()).sum::<f32>() / co.len() as f32;
     let mut levels = std::collections::BTreeSet::new();
@@ -172,18 +147,7 @@ fn unipolar_read_is_four_levels_from_zero_and_passes_only_inside_them() {
         .zip(&co)
         .map(|(d, &c)| if (0.0..=s).contains(&c) { 0.5 * d } else { 0.0 })
         .collect();
-    let mut want_dx = vec![0.0; d_in * n];
-    reference::matmul(
-        &mut want_dx,
-        fc.core.w_q(),
-        Trans::Yes,
-        &g,
-        Trans::No,
-        d_in,
-        n,
-        d_out,
-        false,
-    );
+    let want_dx = product(fc.core.w_q(), Trans::Yes, &g, Trans::No, (d_in, n, d_out));
     for (a, b) in dx.data.iter().zip(&want_dx) {
         assert!((a - b).abs() < 1e-5, "dx {a} vs {b}");
     }

@@ -684,31 +684,29 @@ mod tests {
             0.9, -0.01, 0.01, -0.4, 2.0, -3.0, 0.0, -0.0, 0.2143, -1.0e-8,
         ];
         let d0 = [0.5, -0.5, 0.0, 1.0, -2.0, 0.25, 0.0, 3.0, -1.5, 0.125];
+        let bits_of = |v: &[f32]| v.iter().map(|x| x.to_bits()).collect::<Vec<u32>>();
+        let want = |adc: Adc, sign: f32| -> Vec<u32> {
+            let sum: Vec<f32> = d0
+                .iter()
+                .zip(&part)
+                .map(|(d, &v)| d + sign * adc.read(v))
+                .collect();
+            bits_of(&sum)
+        };
         for bits in [Bits::K(1), Bits::K(2), Bits::K(4), Bits::K(8), Bits::Fp32] {
             for s in [0.0, 0.7, 1.0] {
                 for sign in [1.0f32, -1.0] {
-                    let adc = Adc::new(bits, s);
-                    let want: Vec<u32> = d0
-                        .iter()
-                        .zip(&part)
-                        .map(|(d, &v)| (d + sign * adc.read(v)).to_bits())
-                        .collect();
                     let mut got = d0;
                     accumulate_read_block(&mut got, &part, bits, s, sign);
-                    let got: Vec<u32> = got.iter().map(|x| x.to_bits()).collect();
-                    assert_eq!(got, want, "{bits:?} s {s} sign {sign}");
+                    let expected = want(Adc::new(bits, s), sign);
+                    assert_eq!(bits_of(&got), expected, "{bits:?} s {s} sign {sign}");
                     // the same through `accumulate_read`, for both polarities
                     for polarity in [Polarity::Bipolar, Polarity::Unipolar] {
                         let adc = polarity.adc(bits, s);
-                        let want: Vec<u32> = d0
-                            .iter()
-                            .zip(&part)
-                            .map(|(d, &v)| (d + sign * adc.read(v)).to_bits())
-                            .collect();
                         let mut got = d0;
                         accumulate_read(&mut got, &part, adc, sign);
-                        let got: Vec<u32> = got.iter().map(|x| x.to_bits()).collect();
-                        assert_eq!(got, want, "{polarity:?} {bits:?} s {s} sign {sign}");
+                        let expected = want(adc, sign);
+                        assert_eq!(bits_of(&got), expected, "{polarity:?} {bits:?} s {s}");
                     }
                 }
             }
