@@ -54,6 +54,10 @@ fn bad_input_is_one_line_and_exit_2() {
         "unknown G scale",
     );
     fails_cleanly(
+        &["train", "--adc-polarity", "signed", "--out", o],
+        "unknown ADC polarity",
+    );
+    fails_cleanly(
         &["train", "--signed-input", "three-phase", "--out", o],
         "unknown signed input",
     );
