@@ -3,7 +3,7 @@
 
 mod common;
 
-use common::{TRAIN, random_tensor};
+use common::{TRAIN, dac_tensor, random_tensor};
 use rram::counters::OpCounts;
 use rram::crossbar::array::{ReadSpec, TiledMatrix};
 use rram::crossbar::{AdcMode, CrossbarConfig, SignedInput};
@@ -46,12 +46,7 @@ fn crossbar_equals_ideal_bit_for_bit_without_noise_and_with_wide_adcs() {
         let mut xbar = Linear::new("fc", 0, 40, 12, bits, &mut Rng::new(3));
         xbar.core.attach_crossbar(&exact(64, 64), 1);
         let mut rng = Rng::new(4);
-        let x = Tensor::new(
-            vec![40, 9],
-            (0..360)
-                .map(|_| (rng.uniform() * 15.0).round() / 15.0)
-                .collect(),
-        );
+        let x = dac_tensor(vec![40, 9], &mut rng, 15.0);
         let (yi, yx) = (ideal.forward(x.clone(), &TRAIN), xbar.forward(x, &TRAIN));
         assert_eq!(yi.data, yx.data, "{w:?} forward");
         let dy = random_tensor(yi.shape.clone(), &mut rng, -1.0, 1.0);
@@ -79,12 +74,7 @@ fn crossbar_with_co_quantized_in_one_array_equals_ideal() {
         core.co_rule = CoRange::MeanAbs(2.0);
     }
     let mut rng = Rng::new(6);
-    let x = Tensor::new(
-        vec![3, 2, 6, 6],
-        (0..216)
-            .map(|_| (rng.uniform() * 15.0).round() / 15.0)
-            .collect(),
-    );
+    let x = dac_tensor(vec![3, 2, 6, 6], &mut rng, 15.0);
     assert_eq!(
         ideal.forward(x.clone(), &TRAIN).data,
         xbar.forward(x, &TRAIN).data
@@ -437,12 +427,7 @@ fn centred_pair(tile_rows: usize, co: u8) -> (Linear, Linear, Tensor) {
     }
     xbar.core.attach_crossbar(&exact(tile_rows, 64), 1);
     let mut rng = Rng::new(12);
-    let x = Tensor::new(
-        vec![40, 16],
-        (0..640)
-            .map(|_| (rng.uniform() * 15.0).round() / 15.0)
-            .collect(),
-    );
+    let x = dac_tensor(vec![40, 16], &mut rng, 15.0);
     (ideal, xbar, x)
 }
 
@@ -630,12 +615,7 @@ fn unipolar_adcs_equal_ideal_where_one_conversion_reads_a_column() {
         fc
     };
     let mut rng = Rng::new(4);
-    let x = Tensor::new(
-        vec![40, 9],
-        (0..360)
-            .map(|_| (rng.uniform() * 3.0).round() / 3.0)
-            .collect(),
-    );
+    let x = dac_tensor(vec![40, 9], &mut rng, 3.0);
     let run = |mut fc: Linear| fc.forward(x.clone(), &TRAIN).data;
     let ideal = run(layer(None, Polarity::Unipolar));
     assert_eq!(run(layer(Some(exact(64, 64)), Polarity::Unipolar)), ideal);

@@ -418,12 +418,9 @@ impl TiledMatrix {
             });
             // the window (a comparator's, or `output::pass_mask`'s), ANDed into the mask of
             // every array's outputs, made when a first value falls outside
+            // (a comparator's is `|v| ≤ s`: `window` is bipolar for a 1-bit ADC)
             let windowed = comparator || output::windowed(co_bits);
-            let window = if comparator {
-                (-s, s)
-            } else {
-                polarity.window(co_bits, s)
-            };
+            let window = polarity.window(co_bits, s);
             if train && windowed && output::outside_window(part, window) {
                 let all = pass.get_or_insert_with(|| vec![1u8; cols * p]);
                 output::narrow_to_window(&mut all[c0 * p..c1 * p], part, window);

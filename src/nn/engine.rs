@@ -203,9 +203,10 @@ impl MatrixCore {
         }
     }
 
-    /// The polarity the forward ADCs read with: a centred read and the logits stay bipolar.
+    /// The polarity the forward ADCs read with: `polarity`, except that a centred read stays
+    /// bipolar (the model leaves the logits and batch-norm inputs bipolar).
     pub fn co_polarity(&self) -> Polarity {
-        if self.centered() || self.logits {
+        if self.centered() {
             Polarity::Bipolar
         } else {
             self.polarity
@@ -370,12 +371,10 @@ impl MatrixCore {
                     output::pass_mask(&y, self.bits.co, polarity, s)
                 };
             }
-            let adc = if comparator {
-                Adc::new(self.bits.co, 1.0)
-            } else {
-                polarity.adc(self.bits.co, s)
-            };
-            (None, adc)
+            (
+                None,
+                polarity.adc(self.bits.co, if comparator { 1.0 } else { s }),
+            )
         };
         // One pass per output row: the ADC (ideal engine), then y = α·co_q + b; in training also
         // keep co_q (for α's gradient) and α·raw + b (the activation's straight-through mask).

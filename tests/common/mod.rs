@@ -11,6 +11,18 @@ pub fn random_tensor(shape: Vec<usize>, rng: &mut Rng, lo: f32, hi: f32) -> Tens
     Tensor::new(shape, (0..n).map(|_| rng.uniform_in(lo, hi)).collect())
 }
 
+/// A DAC input: values on the `steps + 1` levels `i/steps` of [0, 1] (an A-bit activation for
+/// `steps = 2^A − 1`), drawn uniformly.
+pub fn dac_tensor(shape: Vec<usize>, rng: &mut Rng, steps: f32) -> Tensor {
+    let n = shape.iter().product();
+    Tensor::new(
+        shape,
+        (0..n)
+            .map(|_| (rng.uniform() * steps).round() / steps)
+            .collect(),
+    )
+}
+
 pub const TRAIN: Ctx = Ctx::train(0, 1);
 
 /// J(x) = Σ r ⊙ layer(x) for a fixed random r, computed in f64.
