@@ -464,9 +464,15 @@ impl RunConfig {
     pub fn from_table(mut partial: toml::Table) -> Result<Self> {
         // A run's resolved config (rram writes every key, `eval_batch` among them) from before
         // `adc_polarity` existed ran bipolar; a hand-written one takes today's default.
-        if partial.contains_key("eval_batch") && !partial.contains_key("adc_polarity") {
-            let bipolar = Polarity::Bipolar.as_str().to_string();
-            partial.insert("adc_polarity".into(), toml::Value::String(bipolar));
+        // Likewise its arrays read partial sums bipolar before `crossbar.partial_polarity`.
+        if partial.contains_key("eval_batch") {
+            let bipolar = toml::Value::String(Polarity::Bipolar.as_str().to_string());
+            if !partial.contains_key("adc_polarity") {
+                partial.insert("adc_polarity".into(), bipolar.clone());
+            }
+            if let Some(toml::Value::Table(x)) = partial.get_mut("crossbar") {
+                x.entry("partial_polarity").or_insert(bipolar);
+            }
         }
         let model = match partial.get("model").and_then(|v| v.as_str()) {
             Some(m) => ModelKind::parse(m)?,
@@ -553,9 +559,22 @@ mod tests {
             },
             cfg
         );
+        // the same for the arrays' partial-sum reads (skewed today, bipolar before the key)
+        assert_eq!(cfg.crossbar.partial_polarity, Polarity::Skewed);
+        let old: String = text
+            .lines()
+            .filter(|l| !l.starts_with("partial_polarity"))
+            .map(|l| format!("{l}\n"))
+            .collect();
+        let c = RunConfig::from_toml(&old).unwrap();
+        assert_eq!(c.crossbar.partial_polarity, Polarity::Bipolar);
+        assert_eq!(c.adc_polarity, Polarity::Unipolar);
         // a hand-written file takes the default; a file that names it, its own
         let c = RunConfig::from_toml("bits = \"2,2,2,2\"\n").unwrap();
         assert_eq!(c.adc_polarity, Polarity::Unipolar);
+        assert_eq!(c.crossbar.partial_polarity, Polarity::Skewed);
+        let c = RunConfig::from_toml("[crossbar]\npartial_polarity = \"bipolar\"\n").unwrap();
+        assert_eq!(c.crossbar.partial_polarity, Polarity::Bipolar);
         let c = RunConfig::from_toml("adc_polarity = \"bipolar\"\n").unwrap();
         assert_eq!(c.adc_polarity, Polarity::Bipolar);
         assert!(RunConfig::from_toml("adc_polarity = \"both\"\n").is_err());

@@ -58,6 +58,10 @@ fn bad_input_is_one_line_and_exit_2() {
         "unknown ADC polarity",
     );
     fails_cleanly(
+        &["train", "--partial-polarity", "mixed", "--out", o],
+        "partial_polarity: unknown ADC polarity",
+    );
+    fails_cleanly(
         &["train", "--signed-input", "three-phase", "--out", o],
         "unknown signed input",
     );

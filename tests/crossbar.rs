@@ -5,7 +5,7 @@ mod common;
 
 use common::{TRAIN, dac_tensor, random_tensor};
 use rram::counters::OpCounts;
-use rram::crossbar::array::{ReadSpec, TiledMatrix};
+use rram::crossbar::array::{Input, ReadSpec, TiledMatrix};
 use rram::crossbar::{AdcMode, CrossbarConfig, SignedInput};
 use rram::device::disturbance::{Disturbance, Faults};
 use rram::kernels::gemm::Trans;
@@ -628,10 +628,100 @@ fn unipolar_adcs_equal_ideal_where_one_conversion_reads_a_column() {
     levels.dedup();
     assert!(levels.len() == 4 && levels[0] == 0.0, "{levels:?}");
     assert_ne!(run(layer(None, Polarity::Bipolar)), ideal);
-    // 40 rows on 16-row arrays: three row blocks whose signed partial reads add up, so the
-    // layer reads bipolar: the numbers of a bipolar layer
+    // 40 rows on 16-row arrays: three row blocks whose partial reads add up; read bipolar
+    // (`partial_polarity = "bipolar"`), the numbers of a bipolar layer
+    let spanning = |partial: Polarity| CrossbarConfig {
+        partial_polarity: partial,
+        ..exact(16, 64)
+    };
     assert_eq!(
+        run(layer(Some(spanning(Polarity::Bipolar)), Polarity::Unipolar)),
+        run(layer(Some(exact(16, 64)), Polarity::Bipolar))
+    );
+    // the default reads them skewed: not the bipolar numbers
+    assert_ne!(
         run(layer(Some(exact(16, 64)), Polarity::Unipolar)),
         run(layer(Some(exact(16, 64)), Polarity::Bipolar))
     );
+}
+
+#[test]
+fn partial_sums_of_spanning_columns_read_skewed_and_add_up() {
+    // 40 rows × 6 columns on 16-row arrays (row blocks of 16, 16, 8), ±1 weights and 0/1
+    // inputs: every partial sum is an integer, so the arrays' products are exact and the
+    // output is the hand sum of each block's read, each with its own range (mean|partial|).
+    let (rows, cols, p) = (40, 6, 9);
+    let cfg = exact(16, 64);
+    assert_eq!(cfg.partial_polarity, Polarity::Skewed, "the default");
+    let mut rng = Rng::new(21);
+    let w_q: Vec<f32> = (0..rows * cols)
+        .map(|_| if rng.uniform() < 0.5 { -1.0 } else { 1.0 })
+        .collect();
+    let x: Vec<f32> = (0..rows * p)
+        .map(|_| (rng.uniform() < 0.6) as u8 as f32)
+        .collect();
+    let rule = CoRange::MeanAbs(1.0);
+    let two = Bits::K(2);
+    for (partial, top) in [(Polarity::Skewed, 2.0), (Polarity::Bipolar, 1.0)] {
+        let mut t = TiledMatrix::new(
+            0,
+            rows,
+            cols,
+            &CrossbarConfig {
+                partial_polarity: partial,
+                ..cfg.clone()
+            },
+            1,
+        );
+        t.program(&w_q, Bits::K(1), 1, 0);
+        assert!(t.weights().iter().all(|w| w.abs() == 1.0), "exact ±1 cells");
+        let (y, pass, _) = t.forward(
+            Input::Matrix(&x),
+            p,
+            Bits::K(1),
+            two,
+            rule,
+            Polarity::Unipolar,
+            None,
+            true,
+            false,
+            1,
+            0,
+            &mut OpCounts::default(),
+        );
+        let (mut want, mut want_pass) = (vec![0.0f32; cols * p], vec![1u8; cols * p]);
+        let (mut below, mut above) = (0, 0);
+        for (r0, r1) in [(0, 16), (16, 32), (32, 40)] {
+            let part: Vec<f32> = (0..cols * p)
+                .map(|i| {
+                    (r0..r1)
+                        .map(|r| w_q[i / p * rows + r] * x[r * p + i % p])
+                        .sum()
+                })
+                .collect();
+            let s = rram::quant::output::batch_range(&part, two, rule);
+            for (i, &v) in part.iter().enumerate() {
+                // skewed: −s, 0, s, 2s; bipolar: −s, 0, s (no value near a tie here)
+                let u = v / s;
+                assert!((u - u.floor() - 0.5).abs() > 1e-3, "tie at {v}");
+                want[i] += u.round().clamp(-1.0, top) * s;
+                // the straight-through window: skewed closes only above 2s
+                let lo = if partial == Polarity::Skewed {
+                    f32::NEG_INFINITY
+                } else {
+                    -s
+                };
+                want_pass[i] &= (lo <= v && v <= top * s) as u8;
+                below += (u < -1.5) as usize;
+                above += (u > top + 0.5) as usize;
+            }
+        }
+        assert!(below > 0 && above > 0, "{partial:?}: reads clip both ways");
+        assert_eq!(y, want, "{partial:?}");
+        assert_eq!(
+            pass.unwrap_or_else(|| vec![1; cols * p]),
+            want_pass,
+            "{partial:?}"
+        );
+    }
 }

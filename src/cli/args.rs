@@ -88,8 +88,8 @@ pub struct RunArgs {
     #[arg(long)]
     pub centre_adc: bool,
     /// Forward ADCs of the layers that feed the activation's clip (LeNet-5's hidden layers):
-    /// unipolar (default; 2^k levels over [0, s]) or bipolar (spec §2: 2^k − 1 levels over
-    /// [−s, s]).
+    /// unipolar (default; 2^k levels over [0, s]), bipolar (spec §2: 2^k − 1 levels over
+    /// [−s, s]) or skewed (the bipolar step, its spare code above s).
     #[arg(long)]
     pub adc_polarity: Option<String>,
     /// Images per step.
@@ -122,6 +122,10 @@ pub struct RunArgs {
     /// ADC placement: per-tile (default) or full-sum.
     #[arg(long)]
     pub adc: Option<String>,
+    /// How an array reads its partial sum of a column whose rows span several arrays, in
+    /// unipolar layers: skewed (default; −s, 0, s, 2s at 2 bits), bipolar or unipolar.
+    #[arg(long)]
+    pub partial_polarity: Option<String>,
     /// Signed errors in the transposed read: two-phase (default; each phase converted, subtracted
     /// digitally), two-phase-analog (subtracted before one conversion) or one-phase.
     #[arg(long)]
@@ -206,7 +210,7 @@ pub struct TrainArgs {
     #[arg(long, value_name = "DIR", conflicts_with_all = [
         "model", "dataset", "bits", "batch", "data", "epochs", "lr", "momentum",
         "weight_decay", "schedule", "warmup_epochs", "seed", "train_limit", "test_limit", "config", "out",
-        "fp32_first_last", "hardware", "xbar", "disturb", "faults", "adc", "signed_input",
+        "fp32_first_last", "hardware", "xbar", "disturb", "faults", "adc", "partial_polarity", "signed_input",
         "read_noise", "d2d", "co_range", "g_rounding", "g_scale", "comparator", "centre_adc", "adc_polarity", "stall_epochs",
         "ideal_error_adc", "logit_columns", "label_smoothing", "cutout", "test_flip",
         "eval_every", "test_shifts", "ema",

@@ -67,6 +67,9 @@ pub fn apply_run_args(cfg: &mut RunConfig, a: &RunArgs) -> Result<()> {
     if let Some(m) = &a.adc {
         x.adc = AdcMode::parse(m)?;
     }
+    if let Some(p) = &a.partial_polarity {
+        x.partial_polarity = rram::quant::output::Polarity::parse_for("partial_polarity", p)?;
+    }
     if let Some(m) = &a.signed_input {
         x.signed_input = SignedInput::parse(m)?;
     }

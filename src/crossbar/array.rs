@@ -368,13 +368,13 @@ impl TiledMatrix {
             Vec::new()
         };
         let (nrb, ncb) = self.grid();
-        // A column whose rows span several arrays adds their signed partial reads digitally.
-        // Unipolar reads there would make the output a sum of clipped partial sums, which does
-        // not train (docs/results.md): those columns read bipolar.
+        // A column whose rows span several arrays adds its arrays' partial reads digitally; a
+        // partial sum's sign is not the output's, so those reads are not clipped at 0
+        // (`Polarity::for_partial_sums`).
         let polarity = if nrb == 1 || self.cfg.adc == AdcMode::FullSum {
             polarity
         } else {
-            Polarity::Bipolar
+            polarity.for_partial_sums(self.cfg.partial_polarity)
         };
         let mut ranges = std::mem::take(&mut self.fwd_range);
         let mut centres = std::mem::take(&mut self.fwd_centre);

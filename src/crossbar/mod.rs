@@ -7,6 +7,7 @@ use crate::device::DeviceConfig;
 use crate::device::disturbance::{Disturbance, Faults};
 use crate::error::{Error, Result};
 use crate::quant::Bits;
+use crate::quant::output::Polarity;
 use serde::{Deserialize, Serialize};
 
 /// Where the matrix products run.
@@ -118,6 +119,14 @@ pub struct CrossbarConfig {
     pub tile_cols: usize,
     /// ADC placement. Default `per-tile`.
     pub adc: AdcMode,
+    /// How each array reads its partial sum of a column whose rows span several arrays, in
+    /// layers whose ADCs read unipolar (`RunConfig::adc_polarity`): `skewed` (default; the
+    /// bipolar step with the spare code above, −s, 0, s, 2s at 2 bits), `bipolar` (−s, 0, s)
+    /// or `unipolar` (each partial sum clipped at 0: does not train, docs/results.md). Per-tile
+    /// ADCs only. A config without the key (one written before it existed) reads bipolar, as
+    /// those runs did.
+    #[serde(default = "bipolar")]
+    pub partial_polarity: Polarity,
     /// Bits of the row ADCs that read the transposed product in backprop part 1; absent = the
     /// CO bits (the same ADC design on both sides of the array), 2 where CO is 1 bit.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -142,6 +151,7 @@ impl Default for CrossbarConfig {
             tile_rows: 128,
             tile_cols: 128,
             adc: AdcMode::PerTile,
+            partial_polarity: Polarity::Skewed,
             backward_adc_bits: None,
             signed_input: SignedInput::TwoPhase,
             disturb: Disturbance::Uniform(0.05),
@@ -151,6 +161,11 @@ impl Default for CrossbarConfig {
             device: DeviceConfig::default(),
         }
     }
+}
+
+/// The partial-sum reads of configs written before `partial_polarity` existed.
+fn bipolar() -> Polarity {
+    Polarity::Bipolar
 }
 
 impl CrossbarConfig {

@@ -20,6 +20,11 @@
 //! read *unipolar*: 2^k levels over [0, s], a negative column output reading 0 — the same k-bit
 //! converter, every code spent on the side the next layer keeps. At k = 2 that is 4 levels
 //! (0, s/3, 2s/3, s) instead of 3 (−s, 0, s), of which the clip kept 2.
+//! Where a column's rows span several arrays, each array reads only a partial sum, whose sign
+//! is not yet the output's: clipping it at 0 makes the output a sum of clipped partial sums,
+//! which does not train. Those reads are *skewed*: the bipolar read's range and step, with the
+//! code it leaves spare spent above +s (−s, 0, s, 2s at k = 2), and a straight-through window
+//! that closes only above the top level.
 
 use super::Bits;
 use crate::error::{Error, Result};
@@ -122,16 +127,28 @@ pub enum Polarity {
     /// is `0 ≤ co ≤ s`. `s` follows the range rule of a bipolar (k+1)-bit ADC, whose positive
     /// half has these very steps.
     Unipolar,
+    /// The bipolar read's range rule and step `s/L` (`L = 2^(k−1) − 1`), with all `2^k` codes:
+    /// `−L·s/L … (L+1)·s/L` (−s, 0, s, 2s at k = 2). Its straight-through window closes only
+    /// above the top level: values below −s clip but still pass their gradient, as a partial
+    /// sum whose sign the other arrays may change should. For partial sums (a column whose
+    /// rows span several arrays) under unipolar layers (`CrossbarConfig::partial_polarity`).
+    Skewed,
 }
 
 impl Polarity {
     pub fn parse(s: &str) -> Result<Self> {
+        Self::parse_for("adc_polarity", s)
+    }
+
+    /// `parse` for the setting `key` (its name in the error).
+    pub fn parse_for(key: &str, s: &str) -> Result<Self> {
         match s {
             "bipolar" => Ok(Polarity::Bipolar),
             "unipolar" => Ok(Polarity::Unipolar),
+            "skewed" => Ok(Polarity::Skewed),
             _ => Err(Error::invalid(
-                "adc_polarity",
-                format!("unknown ADC polarity {s:?} (known: bipolar, unipolar)"),
+                key,
+                format!("unknown ADC polarity {s:?} (known: bipolar, unipolar, skewed)"),
             )),
         }
     }
@@ -140,6 +157,17 @@ impl Polarity {
         match self {
             Polarity::Bipolar => "bipolar",
             Polarity::Unipolar => "unipolar",
+            Polarity::Skewed => "skewed",
+        }
+    }
+
+    /// The polarity an array reads one partial sum of a column with (its rows spanning several
+    /// arrays), for layers of this polarity: `partial` (`CrossbarConfig::partial_polarity`) in
+    /// place of unipolar, whose reads clip each partial sum at 0; the others as they are.
+    pub fn for_partial_sums(self, partial: Polarity) -> Self {
+        match self {
+            Polarity::Unipolar => partial,
+            p => p,
         }
     }
 
@@ -163,6 +191,14 @@ impl Polarity {
                     levels,
                 }
             }
+            (Polarity::Skewed, Bits::K(k)) if s > 0.0 => {
+                let l = ((1u32 << (k - 1)) - 1) as f32;
+                Adc::Skewed {
+                    to: l / s,
+                    from: s / l,
+                    codes: ((1u32 << k) - 1) as f32,
+                }
+            }
             _ => Adc::new(bits, s),
         }
     }
@@ -175,11 +211,12 @@ impl Polarity {
         }
     }
 
-    /// The straight-through window `[lo, s]` of a range `s`.
+    /// The straight-through window `[lo, hi]` of a range `s`.
     pub fn window(self, bits: Bits, s: f32) -> (f32, f32) {
-        match self.effective(bits) {
-            Polarity::Bipolar => (-s, s),
-            Polarity::Unipolar => (0.0, s),
+        match (self.effective(bits), symmetric_levels(bits)) {
+            (Polarity::Unipolar, _) => (0.0, s),
+            (Polarity::Skewed, Some(l)) => (f32::NEG_INFINITY, s + s / l),
+            _ => (-s, s),
         }
     }
 }
@@ -312,6 +349,9 @@ pub enum Adc {
     Zero,
     /// k ≥ 2 unipolar (`Polarity::Unipolar`): `L = 2^k − 1` steps of `s/L` over [0, s].
     Unipolar { to: f32, from: f32, levels: f32 },
+    /// k ≥ 2 skewed (`Polarity::Skewed`): steps of `from` (`to` = 1/step), the `codes + 1`
+    /// levels `−1 … codes − 1` steps (`codes = 2^k − 1`).
+    Skewed { to: f32, from: f32, codes: f32 },
 }
 
 impl Adc {
@@ -344,6 +384,11 @@ impl Adc {
                 to,
                 from: sign * from,
                 levels,
+            }),
+            Adc::Skewed { to, from, codes } => Some(Adc::Skewed {
+                to,
+                from: sign * from,
+                codes,
             }),
             Adc::Sign(s) => Some(Adc::Sign(sign * s)),
             Adc::Ideal | Adc::Zero => None,
@@ -383,6 +428,13 @@ macro_rules! with_adc {
             $crate::quant::output::Adc::Unipolar { to, from, levels } => {
                 let $read =
                     move |v: f32| $crate::quant::round_clamped_unipolar(v * to, levels) * from;
+                $body
+            }
+            $crate::quant::output::Adc::Skewed { to, from, codes } => {
+                // codes 0..=codes, one step below zero: the unipolar transfer shifted down
+                let $read = move |v: f32| {
+                    ($crate::quant::round_clamped_unipolar(v * to + 1.0, codes) - 1.0) * from
+                };
                 $body
             }
         }
@@ -666,7 +718,7 @@ mod tests {
     fn read_and_raw_in_one_pass_equal_two() {
         let part = [0.9, -0.01, 0.3, -0.4, 2.0, -3.0, 0.0, 1.7];
         let (d0, r0) = ([0.5; 8], [-0.25; 8]);
-        for polarity in [Polarity::Bipolar, Polarity::Unipolar] {
+        for polarity in [Polarity::Bipolar, Polarity::Unipolar, Polarity::Skewed] {
             let adc = polarity.adc(Bits::K(3), 1.5);
             let (mut d1, mut r1) = (d0, r0);
             accumulate_read(&mut d1, &part, adc, 1.0);
@@ -700,8 +752,8 @@ mod tests {
                     accumulate_read_block(&mut got, &part, bits, s, sign);
                     let expected = want(Adc::new(bits, s), sign);
                     assert_eq!(bits_of(&got), expected, "{bits:?} s {s} sign {sign}");
-                    // the same through `accumulate_read`, for both polarities
-                    for polarity in [Polarity::Bipolar, Polarity::Unipolar] {
+                    // the same through `accumulate_read`, for every polarity
+                    for polarity in [Polarity::Bipolar, Polarity::Unipolar, Polarity::Skewed] {
                         let adc = polarity.adc(bits, s);
                         let mut got = d0;
                         accumulate_read(&mut got, &part, adc, sign);
@@ -749,6 +801,70 @@ mod tests {
                 assert_eq!(u.read(v), b.read(v), "{bits:?}");
             }
         }
+    }
+
+    #[test]
+    fn skewed_adc_hand_values() {
+        // k = 2, s = 2: the bipolar step 2 and its spare code above, −2, 0, 2, 4; ties round up
+        let adc = Polarity::Skewed.adc(Bits::K(2), 2.0);
+        let cases = [
+            (-5.0, -2.0),
+            (-1.1, -2.0),
+            (-1.0, 0.0),
+            (-0.9, 0.0),
+            (0.0, 0.0),
+            (1.0, 2.0),
+            (2.9, 2.0),
+            (3.0, 4.0),
+            (100.0, 4.0),
+        ];
+        for (v, want) in cases {
+            assert_eq!(adc.read(v), want, "read({v})");
+        }
+        assert!(adc.read(f32::NAN).is_nan());
+        // k = 3, s = 3: step 1, codes −1 … 6; within [−s, s] away from ties the bipolar read's
+        let adc3 = Polarity::Skewed.adc(Bits::K(3), 3.0);
+        assert_eq!(
+            [adc3.read(-4.0), adc3.read(5.6), adc3.read(9.0)],
+            [-1.0, 6.0, 6.0]
+        );
+        let bi = Polarity::Bipolar.adc(Bits::K(3), 3.0);
+        for v in [-0.9, -0.2, 0.3, 1.2, 2.4, 2.9] {
+            assert_eq!(adc3.read(v), bi.read(v), "{v}");
+        }
+        // range rule and window: the bipolar rule; the window closes only above the top level
+        let co: Vec<f32> = (0..100).map(|i| (i as f32 - 40.0) * 0.1).collect();
+        for (k, rule) in [(2, CoRange::Auto), (4, CoRange::Max)] {
+            assert_eq!(
+                Polarity::Skewed.batch_range(&co, Bits::K(k), rule),
+                batch_range(&co, Bits::K(k), rule)
+            );
+        }
+        assert_eq!(
+            Polarity::Skewed.window(Bits::K(2), 2.0),
+            (f32::NEG_INFINITY, 4.0)
+        );
+        assert_eq!(
+            Polarity::Skewed.window(Bits::K(3), 3.0),
+            (f32::NEG_INFINITY, 4.0)
+        );
+        // a comparator and fp32 read as the bipolar ADC does
+        for bits in [Bits::K(1), Bits::Fp32] {
+            assert_eq!(Polarity::Skewed.window(bits, 2.0), (-2.0, 2.0));
+            let (k, b) = (Polarity::Skewed.adc(bits, 0.5), Adc::new(bits, 0.5));
+            for v in [-1.0, -0.1, 0.3, 2.0] {
+                assert_eq!(k.read(v), b.read(v), "{bits:?}");
+            }
+        }
+        // partial sums: unipolar layers read them as configured, the others as they read
+        use Polarity::{Bipolar, Skewed, Unipolar};
+        assert_eq!(Unipolar.for_partial_sums(Skewed), Skewed);
+        assert_eq!(Unipolar.for_partial_sums(Bipolar), Bipolar);
+        assert_eq!(Bipolar.for_partial_sums(Skewed), Bipolar);
+        assert_eq!(Skewed.for_partial_sums(Bipolar), Skewed);
+        assert_eq!(Polarity::parse("skewed").unwrap(), Skewed);
+        let e = Polarity::parse_for("partial_polarity", "up").unwrap_err();
+        assert!(e.to_string().contains("partial_polarity"), "{e}");
     }
 
     #[test]

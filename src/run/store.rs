@@ -129,12 +129,16 @@ mod tests {
                     .is_some()
             );
         }
+        let crossbar = line["config"]["crossbar"].as_object_mut().unwrap();
+        assert!(crossbar.remove("partial_polarity").is_some());
         let tmp = tempfile::tempdir().unwrap();
         let path = tmp.path().join(INDEX);
         std::fs::write(&path, format!("{line}\n")).unwrap();
-        // a run from before `adc_polarity` existed read bipolar (today's default is unipolar)
+        // a run from before `adc_polarity` (`crossbar.partial_polarity`) existed read bipolar
+        // (today's defaults are unipolar and skewed)
         let mut e = e;
         e.config.adc_polarity = crate::quant::output::Polarity::Bipolar;
+        e.config.crossbar.partial_polarity = crate::quant::output::Polarity::Bipolar;
         assert_eq!(read(&path).unwrap(), vec![e]);
     }
 }

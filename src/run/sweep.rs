@@ -28,10 +28,11 @@ disturb = ["none", "uniform:0.05"]
 seed = [1, 2, 3]
 "#;
 
-const CROSSBAR_KEYS: [&str; 9] = [
+const CROSSBAR_KEYS: [&str; 10] = [
     "disturb",
     "faults",
     "adc",
+    "partial_polarity",
     "read_noise",
     "d2d",
     "signed_input",
