@@ -129,6 +129,65 @@ impl Schedule {
     }
 }
 
+/// The learning-rate warm-up (`RunConfig::warmup_epochs`): a number of epochs, or `auto`.
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(try_from = "WarmupValue", into = "WarmupValue")]
+pub enum Warmup {
+    /// One epoch where G = 1 (at most half the run), none otherwise: 1-bit errors are ±m coin
+    /// flips, and at the full rate the first steps can throw every unit to one side for good
+    /// (docs/results.md).
+    Auto,
+    /// This many epochs (fractions allowed).
+    Epochs(f32),
+}
+
+/// How `Warmup` is written: a number, or the word `auto`.
+#[derive(Serialize, Deserialize)]
+#[serde(untagged)]
+enum WarmupValue {
+    Epochs(f64),
+    Word(String),
+}
+
+impl TryFrom<WarmupValue> for Warmup {
+    type Error = String;
+    fn try_from(v: WarmupValue) -> std::result::Result<Self, String> {
+        match v {
+            WarmupValue::Epochs(e) => Ok(Warmup::Epochs(e as f32)),
+            WarmupValue::Word(w) => Warmup::parse(&w).map_err(|e| e.to_string()),
+        }
+    }
+}
+
+impl From<Warmup> for WarmupValue {
+    fn from(w: Warmup) -> Self {
+        match w {
+            Warmup::Auto => WarmupValue::Word("auto".into()),
+            Warmup::Epochs(e) => WarmupValue::Epochs(e as f64),
+        }
+    }
+}
+
+impl Warmup {
+    /// `auto` or a number of epochs.
+    pub fn parse(s: &str) -> Result<Self> {
+        if s == "auto" {
+            return Ok(Warmup::Auto);
+        }
+        s.parse().map(Warmup::Epochs).map_err(|_| {
+            Error::invalid(
+                "warmup_epochs",
+                format!("{s:?} must be a number of epochs or auto"),
+            )
+        })
+    }
+}
+
+/// The warm-up of configs and index lines written before `auto` existed: none.
+fn no_warmup() -> Warmup {
+    Warmup::Epochs(0.0)
+}
+
 /// All settings of one training run.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -196,9 +255,11 @@ pub struct RunConfig {
     pub schedule: Schedule,
     /// Linear warm-up over this many epochs (fractions allowed): the schedule's rate is scaled
     /// by (step + 1) / warm-up steps until then, so the first steps of a low-bit run cannot
-    /// throw every unit to one side before the data has shaped them. Default 0 (none).
-    #[serde(default)]
-    pub warmup_epochs: f32,
+    /// throw every unit to one side before the data has shaped them. Default `auto` (one epoch
+    /// where G = 1, none otherwise: `RunConfig::warmup`); a config without the key (one
+    /// written before warm-up existed) has none.
+    #[serde(default = "no_warmup")]
+    pub warmup_epochs: Warmup,
     /// Label smoothing ε of the training loss: targets `(1 − ε)·onehot + ε/K` (Szegedy et al.
     /// 2016). The test loss stays the plain cross-entropy. Default 0.
     #[serde(default)]
@@ -287,7 +348,7 @@ impl Default for RunConfig {
             momentum: 0.9,
             weight_decay: 5e-4,
             schedule: Schedule::Cosine,
-            warmup_epochs: 0.0,
+            warmup_epochs: Warmup::Auto,
             label_smoothing: 0.0,
             cutout: 0,
             test_flip: false,
@@ -339,15 +400,13 @@ impl RunConfig {
         if self.epochs == 0 {
             return bad("epochs", "must be at least 1".into());
         }
-        if !(self.warmup_epochs.is_finite()
-            && self.warmup_epochs >= 0.0
-            && self.warmup_epochs < self.epochs as f32)
-        {
+        let w = self.warmup();
+        if !(w.is_finite() && w >= 0.0 && w < self.epochs as f32) {
             return bad(
                 "warmup_epochs",
                 format!(
-                    "{} must be >= 0 and less than the run's {} epochs",
-                    self.warmup_epochs, self.epochs
+                    "{w} must be >= 0 and less than the run's {} epochs",
+                    self.epochs
                 ),
             );
         }
@@ -435,6 +494,17 @@ impl RunConfig {
 
     /// The defaults for `model`: LeNet's, or for a ResNet its recipe (spec §4: lr 0.1, batch
     /// 128, weight decay 1e-4, step decay) and CIFAR-10.
+    /// The warm-up in epochs (`warmup_epochs`, `auto` resolved by the G bits).
+    pub fn warmup(&self) -> f32 {
+        match self.warmup_epochs {
+            Warmup::Epochs(e) => e,
+            Warmup::Auto if self.bits.g == crate::quant::Bits::K(1) => {
+                (self.epochs as f32 / 2.0).min(1.0)
+            }
+            Warmup::Auto => 0.0,
+        }
+    }
+
     pub fn defaults_for(model: ModelKind) -> Self {
         let mut c = RunConfig {
             model,
@@ -473,6 +543,10 @@ impl RunConfig {
             if let Some(toml::Value::Table(x)) = partial.get_mut("crossbar") {
                 x.entry("partial_polarity").or_insert(bipolar);
             }
+            // and had no warm-up before `warmup_epochs` existed
+            partial
+                .entry("warmup_epochs")
+                .or_insert(toml::Value::Float(0.0));
         }
         let model = match partial.get("model").and_then(|v| v.as_str()) {
             Some(m) => ModelKind::parse(m)?,
@@ -537,6 +611,41 @@ mod tests {
         assert_eq!((c.lr, c.batch, c.weight_decay), (0.05, 64, 1e-4));
         let c = RunConfig::from_toml("epochs = 2\n").unwrap();
         assert_eq!((c.lr, c.batch), (0.05, 64));
+    }
+
+    #[test]
+    fn warmup_is_auto_by_default_one_epoch_where_g_is_one_bit() {
+        let mut c = RunConfig::default();
+        assert_eq!(c.warmup_epochs, Warmup::Auto);
+        assert_eq!(c.warmup(), 0.0, "4,4,4,4");
+        c.bits = "2,2,2,1".parse().unwrap();
+        assert_eq!(c.warmup(), 1.0);
+        c.epochs = 1;
+        assert_eq!(c.warmup(), 0.5, "at most half the run");
+        c.validate().unwrap();
+        c.warmup_epochs = Warmup::Epochs(0.0);
+        assert_eq!(c.warmup(), 0.0, "a number is taken as it is");
+        // written as the word or a number, read back the same
+        let text = RunConfig::default().to_toml();
+        assert!(text.contains("warmup_epochs = \"auto\""), "{text}");
+        assert_eq!(RunConfig::from_toml(&text).unwrap(), RunConfig::default());
+        for (v, want) in [("1", 1.0), ("0.5", 0.5), ("0.0", 0.0)] {
+            let c = RunConfig::from_toml(&format!("warmup_epochs = {v}\n")).unwrap();
+            assert_eq!(c.warmup_epochs, Warmup::Epochs(want), "{v}");
+        }
+        let e = RunConfig::from_toml("warmup_epochs = \"soon\"\n").unwrap_err();
+        assert!(e.to_string().contains("warmup_epochs"), "{e}");
+        // a resolved config from before the key had no warm-up; a hand-written one is auto
+        let old: String = text
+            .lines()
+            .filter(|l| !l.starts_with("warmup_epochs"))
+            .map(|l| format!("{l}\n"))
+            .collect();
+        let old = old.replace("bits = \"4,4,4,4\"", "bits = \"2,2,2,1\"");
+        let c = RunConfig::from_toml(&old).unwrap();
+        assert_eq!((c.bits.g, c.warmup()), (crate::quant::Bits::K(1), 0.0));
+        let c = RunConfig::from_toml("bits = \"2,2,2,1\"\n").unwrap();
+        assert_eq!((c.warmup_epochs, c.warmup()), (Warmup::Auto, 1.0));
     }
 
     #[test]

@@ -76,6 +76,10 @@ fn bad_input_is_one_line_and_exit_2() {
         "warmup_epochs",
     );
     fails_cleanly(
+        &["train", "--warmup-epochs", "soon", "--out", o],
+        "warmup_epochs",
+    );
+    fails_cleanly(
         &["train", "--epochs", "2", "--warmup-epochs", "2", "--out", o],
         "warmup_epochs",
     );
@@ -459,7 +463,7 @@ fn warmup_scales_the_rate_of_the_first_steps() {
         m[1]
     );
     let cfg = rram::config::RunConfig::load(&dir.join("config.toml")).unwrap();
-    assert_eq!(cfg.warmup_epochs, 1.5);
+    assert_eq!(cfg.warmup_epochs, rram::config::Warmup::Epochs(1.5));
 }
 
 /// Checks a run killed after its first epoch and resumed against one never stopped; returns

@@ -173,9 +173,10 @@ pub struct TrainArgs {
     /// Learning-rate schedule: cosine (default), step, constant.
     #[arg(long)]
     pub schedule: Option<String>,
-    /// Linear learning-rate warm-up over this many epochs, fractions allowed (default 0).
+    /// Linear learning-rate warm-up over this many epochs, fractions allowed, or auto (the
+    /// default: one epoch where G = 1, none otherwise).
     #[arg(long, allow_hyphen_values = true)]
-    pub warmup_epochs: Option<f32>,
+    pub warmup_epochs: Option<String>,
     /// Label smoothing ε of the training loss, in [0, 1) (default 0).
     #[arg(long, allow_hyphen_values = true)]
     pub label_smoothing: Option<f32>,

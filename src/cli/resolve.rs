@@ -134,8 +134,8 @@ pub fn train_config(a: &TrainArgs) -> Result<RunConfig> {
     if let Some(v) = &a.schedule {
         cfg.schedule = Schedule::parse(v)?;
     }
-    if let Some(v) = a.warmup_epochs {
-        cfg.warmup_epochs = v;
+    if let Some(v) = &a.warmup_epochs {
+        cfg.warmup_epochs = rram::config::Warmup::parse(v)?;
     }
     if let Some(v) = a.stall_epochs {
         cfg.stall_epochs = v;

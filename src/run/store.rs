@@ -139,6 +139,8 @@ mod tests {
         let mut e = e;
         e.config.adc_polarity = crate::quant::output::Polarity::Bipolar;
         e.config.crossbar.partial_polarity = crate::quant::output::Polarity::Bipolar;
+        // and had no warm-up (today's default is `auto`)
+        e.config.warmup_epochs = crate::config::Warmup::Epochs(0.0);
         assert_eq!(read(&path).unwrap(), vec![e]);
     }
 }

@@ -22,7 +22,7 @@ impl LrSchedule {
             base: cfg.lr,
             total: per_epoch * cfg.epochs as u64,
             per_epoch,
-            warmup: (cfg.warmup_epochs as f64 * per_epoch as f64).round() as u64,
+            warmup: (cfg.warmup() as f64 * per_epoch as f64).round() as u64,
         }
     }
 
@@ -106,8 +106,8 @@ mod tests {
             );
         }
         // a run's warm-up in whole steps
-        let cfg = |warmup_epochs| RunConfig {
-            warmup_epochs,
+        let cfg = |e| RunConfig {
+            warmup_epochs: crate::config::Warmup::Epochs(e),
             ..RunConfig::default()
         };
         assert_eq!(LrSchedule::of(&cfg(0.5), 938).warmup, 469);
