@@ -613,6 +613,14 @@ mod tests {
         assert_eq!((c.lr, c.batch), (0.05, 64));
     }
 
+    /// A config's text without the lines that set `key` (a file written before it existed).
+    fn without_key(text: &str, key: &str) -> String {
+        text.lines()
+            .filter(|l| !l.starts_with(key))
+            .map(|l| format!("{l}\n"))
+            .collect()
+    }
+
     #[test]
     fn warmup_is_auto_by_default_one_epoch_where_g_is_one_bit() {
         let mut c = RunConfig::default();
@@ -636,11 +644,7 @@ mod tests {
         let e = RunConfig::from_toml("warmup_epochs = \"soon\"\n").unwrap_err();
         assert!(e.to_string().contains("warmup_epochs"), "{e}");
         // a resolved config from before the key had no warm-up; a hand-written one is auto
-        let old: String = text
-            .lines()
-            .filter(|l| !l.starts_with("warmup_epochs"))
-            .map(|l| format!("{l}\n"))
-            .collect();
+        let old = without_key(&text, "warmup_epochs");
         let old = old.replace("bits = \"4,4,4,4\"", "bits = \"2,2,2,1\"");
         let c = RunConfig::from_toml(&old).unwrap();
         assert_eq!((c.bits.g, c.warmup()), (crate::quant::Bits::K(1), 0.0));
@@ -654,11 +658,7 @@ mod tests {
         assert_eq!(cfg.adc_polarity, Polarity::Unipolar);
         let text = cfg.to_toml();
         assert!(text.contains("adc_polarity = \"unipolar\""));
-        let old: String = text
-            .lines()
-            .filter(|l| !l.starts_with("adc_polarity"))
-            .map(|l| format!("{l}\n"))
-            .collect();
+        let old = without_key(&text, "adc_polarity");
         let c = RunConfig::from_toml(&old).unwrap();
         assert_eq!(c.adc_polarity, Polarity::Bipolar);
         assert_eq!(
@@ -670,11 +670,7 @@ mod tests {
         );
         // the same for the arrays' partial-sum reads (skewed today, bipolar before the key)
         assert_eq!(cfg.crossbar.partial_polarity, Polarity::Skewed);
-        let old: String = text
-            .lines()
-            .filter(|l| !l.starts_with("partial_polarity"))
-            .map(|l| format!("{l}\n"))
-            .collect();
+        let old = without_key(&text, "partial_polarity");
         let c = RunConfig::from_toml(&old).unwrap();
         assert_eq!(c.crossbar.partial_polarity, Polarity::Bipolar);
         assert_eq!(c.adc_polarity, Polarity::Unipolar);

@@ -765,6 +765,14 @@ mod tests {
         }
     }
 
+    /// `adc` reads each `(v, want)` as `want`, and NaN as NaN (a diverged value still shows).
+    fn assert_reads(adc: Adc, cases: &[(f32, f32)]) {
+        for &(v, want) in cases {
+            assert_eq!(adc.read(v), want, "read({v})");
+        }
+        assert!(adc.read(f32::NAN).is_nan());
+    }
+
     #[test]
     fn unipolar_adc_hand_values() {
         // k = 2, s = 3: four levels 0, 1, 2, 3; negatives read 0; ties round up; beyond s clips
@@ -780,10 +788,7 @@ mod tests {
             (2.6, 3.0),
             (7.0, 3.0),
         ];
-        for (v, want) in cases {
-            assert_eq!(adc.read(v), want, "read({v})");
-        }
-        assert!(adc.read(f32::NAN).is_nan(), "a diverged value still shows");
+        assert_reads(adc, &cases);
         // the bipolar read of the same width and range has three levels
         let bi = Polarity::Bipolar.adc(Bits::K(2), 3.0);
         assert_eq!(
@@ -818,10 +823,7 @@ mod tests {
             (3.0, 4.0),
             (100.0, 4.0),
         ];
-        for (v, want) in cases {
-            assert_eq!(adc.read(v), want, "read({v})");
-        }
-        assert!(adc.read(f32::NAN).is_nan());
+        assert_reads(adc, &cases);
         // k = 3, s = 3: step 1, codes −1 … 6; within [−s, s] away from ties the bipolar read's
         let adc3 = Polarity::Skewed.adc(Bits::K(3), 3.0);
         assert_eq!(
