@@ -122,8 +122,9 @@ pub struct RunArgs {
     /// ADC placement: per-tile (default) or full-sum.
     #[arg(long)]
     pub adc: Option<String>,
-    /// How an array reads its partial sum of a column whose rows span several arrays, in
-    /// unipolar layers: skewed (default; −s, 0, s, 2s at 2 bits), bipolar or unipolar.
+    /// How an array's 2-bit ADC reads its partial sum of a column whose rows span several
+    /// arrays, in unipolar layers: skewed (default; −s, 0, s, 2s), bipolar or unipolar (wider
+    /// ADCs: bipolar).
     #[arg(long)]
     pub partial_polarity: Option<String>,
     /// Signed errors in the transposed read: two-phase (default; each phase converted, subtracted

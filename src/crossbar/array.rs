@@ -374,7 +374,7 @@ impl TiledMatrix {
         let polarity = if nrb == 1 || self.cfg.adc == AdcMode::FullSum {
             polarity
         } else {
-            polarity.for_partial_sums(self.cfg.partial_polarity)
+            polarity.for_partial_sums(self.cfg.partial_polarity, co_bits)
         };
         let mut ranges = std::mem::take(&mut self.fwd_range);
         let mut centres = std::mem::take(&mut self.fwd_centre);

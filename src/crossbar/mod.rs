@@ -119,12 +119,13 @@ pub struct CrossbarConfig {
     pub tile_cols: usize,
     /// ADC placement. Default `per-tile`.
     pub adc: AdcMode,
-    /// How each array reads its partial sum of a column whose rows span several arrays, in
-    /// layers whose ADCs read unipolar (`RunConfig::adc_polarity`): `skewed` (default; the
-    /// bipolar step with the spare code above, −s, 0, s, 2s at 2 bits), `bipolar` (−s, 0, s)
-    /// or `unipolar` (each partial sum clipped at 0: does not train, docs/results.md). Per-tile
-    /// ADCs only. A config without the key (one written before it existed) reads bipolar, as
-    /// those runs did.
+    /// How each array's 2-bit ADC reads its partial sum of a column whose rows span several
+    /// arrays, in layers whose ADCs read unipolar (`RunConfig::adc_polarity`): `skewed`
+    /// (default; the bipolar step with the spare code above: −s, 0, s, 2s), `bipolar` (−s, 0,
+    /// s) or `unipolar` (each partial sum clipped at 0: does not train, docs/results.md).
+    /// Wider ADCs read those partial sums bipolar (`Polarity::for_partial_sums`). Per-tile ADCs
+    /// only. A config without the key (one written before it existed) reads bipolar, as those
+    /// runs did.
     #[serde(default = "bipolar")]
     pub partial_polarity: Polarity,
     /// Bits of the row ADCs that read the transposed product in backprop part 1; absent = the

@@ -161,12 +161,16 @@ impl Polarity {
         }
     }
 
-    /// The polarity an array reads one partial sum of a column with (its rows spanning several
-    /// arrays), for layers of this polarity: `partial` (`CrossbarConfig::partial_polarity`) in
-    /// place of unipolar, whose reads clip each partial sum at 0; the others as they are.
-    pub fn for_partial_sums(self, partial: Polarity) -> Self {
+    /// The polarity a `bits`-bit ADC reads one partial sum of a column with (its rows spanning
+    /// several arrays), for layers of this polarity: in place of unipolar, whose reads clip each
+    /// partial sum at 0, `partial` (`CrossbarConfig::partial_polarity`) at 2 bits — where the
+    /// bipolar read leaves a quarter of the codes unused — and bipolar from 3 bits on (one code
+    /// in 2^k; skewed 8-bit partial reads trained worse on one seed of three, docs/results.md);
+    /// the other polarities as they are.
+    pub fn for_partial_sums(self, partial: Polarity, bits: Bits) -> Self {
         match self {
-            Polarity::Unipolar => partial,
+            Polarity::Unipolar if bits == Bits::K(2) => partial,
+            Polarity::Unipolar => Polarity::Bipolar,
             p => p,
         }
     }
@@ -860,10 +864,15 @@ mod tests {
         }
         // partial sums: unipolar layers read them as configured, the others as they read
         use Polarity::{Bipolar, Skewed, Unipolar};
-        assert_eq!(Unipolar.for_partial_sums(Skewed), Skewed);
-        assert_eq!(Unipolar.for_partial_sums(Bipolar), Bipolar);
-        assert_eq!(Bipolar.for_partial_sums(Skewed), Bipolar);
-        assert_eq!(Skewed.for_partial_sums(Bipolar), Skewed);
+        let two = Bits::K(2);
+        assert_eq!(Unipolar.for_partial_sums(Skewed, two), Skewed);
+        assert_eq!(Unipolar.for_partial_sums(Bipolar, two), Bipolar);
+        assert_eq!(Bipolar.for_partial_sums(Skewed, two), Bipolar);
+        assert_eq!(Skewed.for_partial_sums(Bipolar, two), Skewed);
+        // wider ADCs read unipolar layers' partial sums bipolar
+        for bits in [Bits::K(3), Bits::K(4), Bits::K(8)] {
+            assert_eq!(Unipolar.for_partial_sums(Skewed, bits), Bipolar);
+        }
         assert_eq!(Polarity::parse("skewed").unwrap(), Skewed);
         let e = Polarity::parse_for("partial_polarity", "up").unwrap_err();
         assert!(e.to_string().contains("partial_polarity"), "{e}");
