@@ -229,7 +229,7 @@ pub struct RunConfig {
     /// would waste go to the side it keeps). Default `unipolar`: at 2 bits it is the difference
     /// between 0.95 and 0.98 (docs/results.md). A config without the key (one written before it
     /// existed) reads bipolar, as those runs did.
-    #[serde(default = "bipolar")]
+    #[serde(default)]
     pub adc_polarity: Polarity,
     /// Passes over the training set. Default 20.
     pub epochs: usize,
@@ -321,11 +321,6 @@ pub struct RunConfig {
 
 fn every_epoch() -> usize {
     1
-}
-
-/// The ADC polarity of configs written before `adc_polarity` existed.
-fn bipolar() -> Polarity {
-    Polarity::Bipolar
 }
 
 impl Default for RunConfig {
@@ -492,8 +487,6 @@ impl RunConfig {
         })
     }
 
-    /// The defaults for `model`: LeNet's, or for a ResNet its recipe (spec §4: lr 0.1, batch
-    /// 128, weight decay 1e-4, step decay) and CIFAR-10.
     /// The warm-up in epochs (`warmup_epochs`, `auto` resolved by the G bits).
     pub fn warmup(&self) -> f32 {
         match self.warmup_epochs {
@@ -505,6 +498,8 @@ impl RunConfig {
         }
     }
 
+    /// The defaults for `model`: LeNet's, or for a ResNet its recipe (spec §4: lr 0.1, batch
+    /// 128, weight decay 1e-4, step decay) and CIFAR-10.
     pub fn defaults_for(model: ModelKind) -> Self {
         let mut c = RunConfig {
             model,

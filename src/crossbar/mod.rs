@@ -126,7 +126,7 @@ pub struct CrossbarConfig {
     /// Wider ADCs read those partial sums bipolar (`Polarity::for_partial_sums`). Per-tile ADCs
     /// only. A config without the key (one written before it existed) reads bipolar, as those
     /// runs did.
-    #[serde(default = "bipolar")]
+    #[serde(default)]
     pub partial_polarity: Polarity,
     /// Bits of the row ADCs that read the transposed product in backprop part 1; absent = the
     /// CO bits (the same ADC design on both sides of the array), 2 where CO is 1 bit.
@@ -162,11 +162,6 @@ impl Default for CrossbarConfig {
             device: DeviceConfig::default(),
         }
     }
-}
-
-/// The partial-sum reads of configs written before `partial_polarity` existed.
-fn bipolar() -> Polarity {
-    Polarity::Bipolar
 }
 
 impl CrossbarConfig {

@@ -118,10 +118,13 @@ fn mean_abs(co: &[f32]) -> f32 {
 const CHUNK: usize = 16 * 1024;
 
 /// Which side of zero a forward ADC's codes cover (k ≥ 2; a comparator and fp32 are unaffected).
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+/// `Default` is spec §2's bipolar read: what configs written before a polarity key existed ran
+/// with (`serde(default)` on those keys), not the run default, which is unipolar.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum Polarity {
     /// `[−s, s]` with `2^k − 1` levels (spec §2's symmetric quantizer).
+    #[default]
     Bipolar,
     /// `[0, s]` with `2^k` levels; a negative output reads 0, and its straight-through window
     /// is `0 ≤ co ≤ s`. `s` follows the range rule of a bipolar (k+1)-bit ADC, whose positive
