@@ -16,24 +16,47 @@ use rram::quant::BitWidths;
 #[test]
 fn analytic_counts_equal_the_counters_of_a_real_run() {
     // 640 images = 10 full steps of 64; every count but the data-dependent writes must be
-    // exactly 10 × the analytic count of one step. Default (two-phase) and analog two-phase read,
-    // the latter with 3 output columns per class (fc3: 84 × 30) and fp32 first and last layers.
-    counts_of_a_real_run(SignedInput::TwoPhase, Variant::default());
+    // exactly 10 × the analytic count of one step. Digital and analog two-phase reads, the
+    // latter with 3 output columns per class (fc3: 84 × 30) and fp32 first and last layers, and
+    // the default (`auto`) where G = 1, which reads analog.
+    counts_of_a_real_run(SignedInput::TwoPhase, Variant::default(), 4);
     counts_of_a_real_run(
         SignedInput::TwoPhaseAnalog,
         Variant {
             fp32_first_last: true,
             logit_columns: 3,
         },
+        4,
     );
+    counts_of_a_real_run(SignedInput::Auto, Variant::default(), 1);
 }
 
-fn counts_of_a_real_run(signed: SignedInput, variant: Variant) {
+#[test]
+fn auto_signed_input_counts_an_analog_read_where_g_is_one_bit() {
+    let geoms = of_variant("lenet5", Variant::default()).unwrap();
+    let count = |signed, g| {
+        let xbar = CrossbarConfig {
+            signed_input: signed,
+            ..CrossbarConfig::default()
+        };
+        let bits = format!("2,2,2,{g}").parse::<BitWidths>().unwrap();
+        let c = analytic(&geoms, bits, Hardware::Rram, &xbar, 64, 0.0);
+        serde_json::to_string(&c).unwrap()
+    };
+    assert_eq!(CrossbarConfig::default().signed_input, SignedInput::Auto);
+    assert_eq!(count(SignedInput::Auto, 1), count(SignedInput::TwoPhaseAnalog, 1));
+    assert_eq!(count(SignedInput::Auto, 2), count(SignedInput::TwoPhase, 2));
+    assert_ne!(count(SignedInput::Auto, 1), count(SignedInput::TwoPhase, 1));
+}
+
+fn counts_of_a_real_run(signed: SignedInput, variant: Variant, g: u32) {
     let name = match signed {
+        SignedInput::Auto => "auto",
         SignedInput::TwoPhase => "two-phase",
         SignedInput::TwoPhaseAnalog => "two-phase-analog",
         SignedInput::OnePhase => "one-phase",
     };
+    let bits = format!("4,4,4,{g}");
     let tmp = tempfile::tempdir().unwrap();
     let dir = tmp.path().join("r");
     let k = variant.logit_columns.to_string();
@@ -53,7 +76,7 @@ fn counts_of_a_real_run(signed: SignedInput, variant: Variant) {
         "--threads",
         "2",
         "--bits",
-        "4,4,4,4",
+        &bits,
         "--out",
         dir.to_str().unwrap(),
     ];
@@ -72,7 +95,7 @@ fn counts_of_a_real_run(signed: SignedInput, variant: Variant) {
     );
     let one = analytic(
         &geoms,
-        BitWidths::uniform(4),
+        bits.parse::<BitWidths>().unwrap(),
         Hardware::Rram,
         &CrossbarConfig {
             signed_input: signed,

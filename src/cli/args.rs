@@ -127,8 +127,9 @@ pub struct RunArgs {
     /// ADCs: bipolar).
     #[arg(long)]
     pub partial_polarity: Option<String>,
-    /// Signed errors in the transposed read: two-phase (default; each phase converted, subtracted
-    /// digitally), two-phase-analog (subtracted before one conversion) or one-phase.
+    /// Signed errors in the transposed read: auto (default: two-phase-analog where G = 1,
+    /// two-phase otherwise), two-phase (each phase converted, subtracted digitally),
+    /// two-phase-analog (subtracted before one conversion) or one-phase.
     #[arg(long)]
     pub signed_input: Option<String>,
     /// Relative read noise per analog product (default 0).
@@ -252,8 +253,9 @@ pub struct EnergyArgs {
     /// ADC placement: per-tile or full-sum.
     #[arg(long, default_value = "per-tile")]
     pub adc: String,
-    /// Signed errors in the transposed read: two-phase, two-phase-analog or one-phase.
-    #[arg(long, default_value = "two-phase")]
+    /// Signed errors in the transposed read: auto (two-phase-analog where G = 1, two-phase
+    /// otherwise), two-phase, two-phase-analog or one-phase.
+    #[arg(long, default_value = "auto")]
     pub signed_input: String,
     /// Output columns per class of the last layer.
     #[arg(long, default_value_t = 1)]

@@ -13,7 +13,7 @@
 //! `w_eff` equals the quantized weights exactly and a one-array product equals the ideal one.
 
 use crate::counters::{LayerCounters, OpCounts};
-use crate::crossbar::{AdcMode, CrossbarConfig, SignedInput};
+use crate::crossbar::{AdcMode, CrossbarConfig};
 use crate::device::disturbance::CellFault;
 use crate::kernels::gemm::{Threads, Trans, View, matmul, matmul_into, matmul_view};
 use crate::kernels::with_buffers;
@@ -490,7 +490,7 @@ impl TiledMatrix {
         let (nrb, ncb) = self.grid();
         let mut bufs = std::mem::take(&mut self.scratch);
         let w = self.read_weights(spec.seed, spec.step, 1);
-        let two_phase = self.cfg.signed_input == SignedInput::TwoPhase;
+        let two_phase = self.cfg.signed_input.digital_two_phase(spec.g_bits);
         let [g_pos, g_neg, prod_pos, prod_neg] = &mut bufs;
         if two_phase {
             g_pos.clear();
@@ -560,12 +560,8 @@ impl TiledMatrix {
         let (nrb, ncb) = self.grid();
         // An analog two-phase read computes what one phase does, at two phases' DAC and cell
         // cost; a digital one converts each phase.
-        let phases = self.cfg.signed_input.phases();
-        let reads = if self.cfg.signed_input == SignedInput::TwoPhase {
-            2
-        } else {
-            1
-        };
+        let phases = self.cfg.signed_input.phases(spec.g_bits);
+        let reads = self.cfg.signed_input.conversions(spec.g_bits);
         let pn = p as u64;
         c.dac_bits = spec.g_bits.as_u32();
         c.adc_bits = spec.adc_bits.as_u32();
@@ -595,7 +591,7 @@ impl TiledMatrix {
         let (rows, cols) = (self.rows, self.cols);
         let (nrb, ncb) = self.grid();
         let w = self.read_weights(spec.seed, spec.step, 1);
-        let two_phase = self.cfg.signed_input == SignedInput::TwoPhase;
+        let two_phase = self.cfg.signed_input.digital_two_phase(spec.g_bits);
         let signs: &[f32] = if two_phase { &[1.0, -1.0] } else { &[1.0] };
         let np = signs.len();
         let row_blocks: Vec<(usize, usize)> = (0..nrb)

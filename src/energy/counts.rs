@@ -57,8 +57,8 @@ pub fn analytic(
                         f.digital_ops += (nrb - 1) * cols * p;
                     }
                     if g.input_grad {
-                        let phases = xbar.signed_input.phases();
-                        let reads = xbar.signed_input.conversions();
+                        let phases = xbar.signed_input.phases(bits.g);
+                        let reads = xbar.signed_input.conversions(bits.g);
                         let b = &mut c.backprop1;
                         b.dac_bits = bits.g.as_u32();
                         b.adc_bits = backward_adc.as_u32();
