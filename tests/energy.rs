@@ -44,7 +44,10 @@ fn auto_signed_input_counts_an_analog_read_where_g_is_one_bit() {
         serde_json::to_string(&c).unwrap()
     };
     assert_eq!(CrossbarConfig::default().signed_input, SignedInput::Auto);
-    assert_eq!(count(SignedInput::Auto, 1), count(SignedInput::TwoPhaseAnalog, 1));
+    assert_eq!(
+        count(SignedInput::Auto, 1),
+        count(SignedInput::TwoPhaseAnalog, 1)
+    );
     assert_eq!(count(SignedInput::Auto, 2), count(SignedInput::TwoPhase, 2));
     assert_ne!(count(SignedInput::Auto, 1), count(SignedInput::TwoPhase, 1));
 }

@@ -262,8 +262,14 @@ mod tests {
             assert_eq!(m.resolve(Bits::K(1)), m);
         }
         // (phases, conversions): the analog read drives two phases and converts once
-        assert_eq!((auto.phases(Bits::K(1)), auto.conversions(Bits::K(1))), (2, 1));
-        assert_eq!((auto.phases(Bits::K(2)), auto.conversions(Bits::K(2))), (2, 2));
+        assert_eq!(
+            (auto.phases(Bits::K(1)), auto.conversions(Bits::K(1))),
+            (2, 1)
+        );
+        assert_eq!(
+            (auto.phases(Bits::K(2)), auto.conversions(Bits::K(2))),
+            (2, 2)
+        );
         assert_eq!(
             (
                 SignedInput::OnePhase.phases(Bits::K(2)),
