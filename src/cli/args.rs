@@ -169,9 +169,13 @@ pub struct TrainArgs {
     /// Momentum.
     #[arg(long, allow_hyphen_values = true)]
     pub momentum: Option<f32>,
-    /// Weight decay (L2, weights only).
+    /// Weight decay (L2, weights only; default 1e-3, the Caffe LeNet-5 5e-4, ResNets 1e-4).
     #[arg(long, allow_hyphen_values = true)]
     pub weight_decay: Option<f32>,
+    /// Largest step of a layer's weights in one iteration, as a fraction of their norm (0 = no
+    /// bound; default 0.02 for the classic LeNet-5, 0 for the other models).
+    #[arg(long, value_name = "FRACTION", allow_hyphen_values = true)]
+    pub max_step: Option<f32>,
     /// Learning-rate schedule: cosine (default), step, constant.
     #[arg(long)]
     pub schedule: Option<String>,
@@ -212,7 +216,7 @@ pub struct TrainArgs {
     /// Continue the run in DIR from its last checkpoint, with the settings of DIR/config.toml.
     #[arg(long, value_name = "DIR", conflicts_with_all = [
         "model", "dataset", "bits", "batch", "data", "epochs", "lr", "momentum",
-        "weight_decay", "schedule", "warmup_epochs", "seed", "train_limit", "test_limit", "config", "out",
+        "weight_decay", "max_step", "schedule", "warmup_epochs", "seed", "train_limit", "test_limit", "config", "out",
         "fp32_first_last", "hardware", "xbar", "disturb", "faults", "adc", "partial_polarity", "signed_input",
         "read_noise", "d2d", "co_range", "g_rounding", "g_scale", "comparator", "centre_adc", "adc_polarity", "stall_epochs",
         "ideal_error_adc", "logit_columns", "label_smoothing", "cutout", "test_flip",

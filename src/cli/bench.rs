@@ -35,7 +35,7 @@ fn layer_kind(name: &str) -> String {
 
 pub fn bench_one(cfg: &RunConfig, train: &Dataset, steps: usize, repeats: usize) -> Outcome {
     let mut model = init_model(cfg, train);
-    let mut opt = Sgd::new(cfg.momentum, cfg.weight_decay);
+    let mut opt = Sgd::new(cfg.momentum, cfg.weight_decay, cfg.max_step);
     let order = batcher::epoch_order(train.len(), cfg.seed, 0);
     let batches: Vec<_> = order
         .chunks_exact(cfg.batch)

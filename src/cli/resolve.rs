@@ -98,15 +98,17 @@ pub fn apply_length_args(cfg: &mut RunConfig, a: &LengthArgs) {
     }
 }
 
-/// ResNet's recipe (spec §4: lr 0.1, batch 128, wd 1e-4, step decay) replaces LeNet's defaults
-/// when `--model` names a ResNet; flags applied afterwards still win.
+/// The recipe of the model `--model` names (`RunConfig::defaults_for`: the Caffe LeNet-5's
+/// weight decay and step bound, ResNet's spec §4 recipe) replaces the classic LeNet-5's
+/// defaults; flags applied afterwards still win.
 pub fn apply_model_recipe(cfg: &mut RunConfig, model: Option<&str>) {
     let kind = model.and_then(|m| ModelKind::parse(m).ok());
-    if let Some(kind) = kind.filter(|k| k.resnet_depth().is_some()) {
+    if let Some(kind) = kind {
         let recipe = RunConfig::defaults_for(kind);
         cfg.lr = recipe.lr;
         cfg.batch = recipe.batch;
         cfg.weight_decay = recipe.weight_decay;
+        cfg.max_step = recipe.max_step;
         cfg.schedule = recipe.schedule;
     }
 }
@@ -130,6 +132,9 @@ pub fn train_config(a: &TrainArgs) -> Result<RunConfig> {
     }
     if let Some(v) = a.weight_decay {
         cfg.weight_decay = v;
+    }
+    if let Some(v) = a.max_step {
+        cfg.max_step = v;
     }
     if let Some(v) = &a.schedule {
         cfg.schedule = Schedule::parse(v)?;

@@ -251,7 +251,7 @@ fn train_in_pool(
     let (train, test, data_dir) = load_data(cfg)?;
     write_atomic(&dir.path(run_dir::CONFIG), cfg.to_toml().as_bytes())?;
     let mut model = init_model(cfg, &train);
-    let mut opt = Sgd::new(cfg.momentum, cfg.weight_decay);
+    let mut opt = Sgd::new(cfg.momentum, cfg.weight_decay, cfg.max_step);
     let mut ema = (cfg.ema > 0.0).then(|| Ema::new(cfg.ema, &mut model));
     let ckpt = dir.path(run_dir::CHECKPOINT);
     let mut progress = if resume && ckpt.is_file() {
@@ -363,6 +363,10 @@ fn train_in_pool(
             "eval_seconds": eval_secs,
             "images_per_second": seen as f64 / secs.max(1e-9),
         });
+        if cfg.max_step > 0.0 {
+            // how often the bound held a layer's step this epoch (0 in an ordinary epoch)
+            m["limited_steps"] = opt.take_limited().into();
+        }
         if let Some((loss, acc)) = tested {
             m["test_loss"] = loss.into();
             m["test_accuracy"] = acc.into();
