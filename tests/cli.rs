@@ -45,6 +45,7 @@ fn bad_input_is_one_line_and_exit_2() {
         "not a bit-width",
     );
     fails_cleanly(&["train", "--lr", "0", "--out", o], "lr");
+    fails_cleanly(&["train", "--max-step", "-0.1", "--out", o], "max_step");
     fails_cleanly(
         &["train", "--comparator", "mean", "--out", o],
         "unknown comparator",
@@ -529,6 +530,10 @@ fn divergence_is_a_reported_result() {
         "1e6",
         "--momentum",
         "0.99",
+        // the default step bound holds each weight step to 2% of the weights' norm, which
+        // keeps even this rate finite; without it the loss reaches NaN
+        "--max-step",
+        "0",
     ]);
     let out = train(&dir, &args);
     let s = summary(&dir);
