@@ -426,6 +426,41 @@ fn eval_every_skips_test_passes_without_changing_the_training() {
 }
 
 #[test]
+fn the_step_bound_counts_the_steps_it_holds() {
+    // 640 images at batch 64: 10 steps, each updating LeNet-5's 5 weight tensors. A bound of
+    // 1e-7 of the weights' norm holds every one of the 50 tensor steps; 0 turns it off (no
+    // count in the metrics); the default bound (0.02) is reported.
+    let tmp = tempfile::tempdir().unwrap();
+    let base = [
+        "--train-limit",
+        "640",
+        "--test-limit",
+        "100",
+        "--epochs",
+        "1",
+        "--threads",
+        "1",
+        "--stall-epochs",
+        "0",
+    ];
+    let run = |name: &str, extra: &[&str]| {
+        let dir = tmp.path().join(name);
+        let mut args = base.to_vec();
+        args.extend(extra);
+        train(&dir, &args);
+        metrics(&dir).remove(0)
+    };
+    assert_eq!(run("tight", &["--max-step", "1e-7"])["limited_steps"], 50);
+    assert!(
+        run("off", &["--max-step", "0"])
+            .get("limited_steps")
+            .is_none()
+    );
+    let default = run("default", &[]);
+    assert!(default["limited_steps"].as_u64().unwrap() < 50, "{default}");
+}
+
+#[test]
 fn warmup_scales_the_rate_of_the_first_steps() {
     // 640 images at batch 64: 10 steps per epoch, 1.5 warm-up epochs = 15 steps. The metrics'
     // lr is that of each epoch's last step: 0.03·10/15 after epoch 1, 0.03 after epoch 2.
