@@ -271,6 +271,22 @@ fn metrics(dir: &Path) -> Vec<serde_json::Value> {
         .collect()
 }
 
+/// A run of 10 steps (640 images at batch 64) on 1 thread, never stopped as stalled.
+fn tiny(epochs: &'static str) -> Vec<&'static str> {
+    vec![
+        "--train-limit",
+        "640",
+        "--test-limit",
+        "100",
+        "--epochs",
+        epochs,
+        "--threads",
+        "1",
+        "--stall-epochs",
+        "0",
+    ]
+}
+
 const SMALL: &[&str] = &[
     "--train-limit",
     "4000",
@@ -395,18 +411,7 @@ fn eval_every_skips_test_passes_without_changing_the_training() {
     // 3 epochs, evaluated after epochs 2 and 3 (the last) only; every training number equals
     // that of the run evaluated after each epoch.
     let tmp = tempfile::tempdir().unwrap();
-    let args = [
-        "--train-limit",
-        "640",
-        "--test-limit",
-        "100",
-        "--epochs",
-        "3",
-        "--threads",
-        "1",
-        "--stall-epochs",
-        "0",
-    ];
+    let args = tiny("3");
     let (every, sparse) = (tmp.path().join("every"), tmp.path().join("sparse"));
     train(&every, &args);
     let mut more = args.to_vec();
@@ -431,21 +436,9 @@ fn the_step_bound_counts_the_steps_it_holds() {
     // 1e-7 of the weights' norm holds every one of the 50 tensor steps; 0 turns it off (no
     // count in the metrics); the default bound (0.02) is reported.
     let tmp = tempfile::tempdir().unwrap();
-    let base = [
-        "--train-limit",
-        "640",
-        "--test-limit",
-        "100",
-        "--epochs",
-        "1",
-        "--threads",
-        "1",
-        "--stall-epochs",
-        "0",
-    ];
     let run = |name: &str, extra: &[&str]| {
         let dir = tmp.path().join(name);
-        let mut args = base.to_vec();
+        let mut args = tiny("1");
         args.extend(extra);
         train(&dir, &args);
         metrics(&dir).remove(0)
