@@ -222,6 +222,15 @@ pub struct RunConfig {
     /// LeNet-5 has none and loses its ReLU sparsity (docs/results.md). Default false.
     #[serde(default)]
     pub centre_adc: bool,
+    /// Backward of a centred read (the 1-bit comparator, or any ADC with `centre_adc`) through
+    /// the batch mean it is centred on, as batch-norm's backward does: each column's mean error
+    /// ḡ leaves the weight gradient (digital; `nn::engine::MatrixCore::mean_errors`). Held
+    /// constant instead, the reference leaves a common part in the weight gradient that the
+    /// read cannot see, which drives a layer's weights to one sign: the
+    /// all-1-bit 1,1,2,1 trains only with it (docs/results.md). Default true; a run's resolved
+    /// config from before the key existed holds the reference, as that run did.
+    #[serde(default)]
+    pub centred_backward: bool,
     /// The forward ADCs of the layers whose output goes straight into the activation's clip at
     /// 0 — LeNet-5's hidden layers; ResNet convs feed batch-norm and the logits are signed, so
     /// those always read bipolar: `bipolar` (spec §2's symmetric quantizer, 2^k − 1 levels over
@@ -343,6 +352,7 @@ impl Default for RunConfig {
             g_scale: GScale::Sample,
             comparator: Comparator::Centered,
             centre_adc: false,
+            centred_backward: true,
             adc_polarity: Polarity::Unipolar,
             epochs: 20,
             stall_epochs: 3,
@@ -565,6 +575,10 @@ impl RunConfig {
                 .or_insert(toml::Value::Float(0.0));
             // and took every step whole before `max_step` existed
             partial.entry("max_step").or_insert(toml::Value::Float(0.0));
+            // and held its comparators' references constant in backward
+            partial
+                .entry("centred_backward")
+                .or_insert(toml::Value::Boolean(false));
         }
         let model = match partial.get("model").and_then(|v| v.as_str()) {
             Some(m) => ModelKind::parse(m)?,
@@ -648,6 +662,15 @@ mod tests {
         let c = RunConfig::from_toml(&without_key(&text, "max_step")).unwrap();
         assert_eq!(c.max_step, 0.0);
         assert_eq!(RunConfig::from_toml("epochs = 2\n").unwrap().max_step, 0.02);
+        // likewise its comparators held their references constant in backward
+        assert!(classic.centred_backward);
+        let c = RunConfig::from_toml(&without_key(&text, "centred_backward")).unwrap();
+        assert!(!c.centred_backward);
+        assert!(
+            RunConfig::from_toml("epochs = 2\n")
+                .unwrap()
+                .centred_backward
+        );
         for bad in ["max_step = -0.1\n", "max_step = nan\n"] {
             let e = RunConfig::from_toml(bad).unwrap_err().to_string();
             assert!(e.contains("max_step"), "{e}");

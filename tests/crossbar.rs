@@ -725,3 +725,122 @@ fn partial_sums_of_spanning_columns_read_skewed_and_add_up() {
         );
     }
 }
+
+#[test]
+fn centred_backward_takes_each_columns_mean_error_out_of_both_gradients() {
+    // A centred comparator with fp32 weights and errors: g = α·dy inside the comparator's
+    // window, so each column's Σ_t g is its bias gradient and ḡ = dJ/db / 16. By hand:
+    // dW = g·xᵀ − ḡ·(Σ_t x_t)ᵀ, while dJ/dx stays Wᵀ·g; the same on one exact array.
+    let bits = BitWidths {
+        a: Bits::K(4),
+        co: Bits::K(1),
+        w: Bits::Fp32,
+        g: Bits::Fp32,
+    };
+    let make = |centred: bool, arrays: bool| {
+        let mut l = Linear::new("fc", 0, 40, 6, bits, &mut Rng::new(11));
+        l.core.bias = (0..6).map(|c| 0.1 * c as f32 - 0.2).collect();
+        l.core.centred_backward = centred;
+        if arrays {
+            l.core.attach_crossbar(&exact(64, 64), 1);
+        }
+        l
+    };
+    let (mut held, mut ideal, mut xbar) = (make(false, false), make(true, false), make(true, true));
+    let mut rng = Rng::new(12);
+    let x = dac_tensor(vec![40, 16], &mut rng, 15.0);
+    let dy = random_tensor(vec![6, 16], &mut rng, -1.0, 1.0);
+    for l in [&mut held, &mut ideal, &mut xbar] {
+        l.forward(x.clone(), &TRAIN);
+    }
+    let dh = held.backward(dy.clone(), &TRAIN);
+    let di = ideal.backward(dy.clone(), &TRAIN);
+    let dxb = xbar.backward(dy, &TRAIN);
+    // (the cells hold fp32 weights as conductances: equal to rounding)
+    for (a, b) in di.data.iter().zip(&dxb.data) {
+        assert!((a - b).abs() < 1e-5, "arrays dJ/dx: {a} vs {b}");
+    }
+    assert_eq!(ideal.core.dw, xbar.core.dw, "arrays dW");
+    assert_eq!(
+        held.core.dbias, ideal.core.dbias,
+        "the bias sees the whole error either way"
+    );
+    let gbar: Vec<f32> = ideal.core.dbias.iter().map(|b| b / 16.0).collect();
+    assert!(
+        gbar.iter().any(|g| g.abs() > 1e-2),
+        "a test with no mean error tests nothing"
+    );
+    for (c, gb) in gbar.iter().enumerate() {
+        for r in 0..40 {
+            let xs: f32 = x.data[r * 16..(r + 1) * 16].iter().sum();
+            let want = held.core.dw[c * 40 + r] - gb * xs;
+            let got = ideal.core.dw[c * 40 + r];
+            assert!((got - want).abs() < 1e-4, "dW[{c},{r}]: {got} vs {want}");
+        }
+    }
+    assert_eq!(di.data, dh.data, "dJ/dx");
+    // the digital work: one sum per error and a divide per column (part 2), nothing else
+    let (h, i) = (&held.core.counters, &ideal.core.counters);
+    assert_eq!(i.backprop2.digital_ops - h.backprop2.digital_ops, 6 * 17);
+    assert_eq!((i.forward, i.backprop1), (h.forward, h.backprop1));
+}
+
+#[test]
+fn centred_backward_agrees_on_every_path_of_a_conv() {
+    // A centred comparator conv: the ideal engine by sample blocks (its fused products take
+    // the centred error for dW, the plain one for dJ/dx) and as one matrix, and one exact array
+    // by blocks and whole, give the same gradients and counts.
+    let bits = BitWidths {
+        a: Bits::K(4),
+        co: Bits::K(1),
+        w: Bits::K(4),
+        g: Bits::Fp32,
+    };
+    let mut rng = Rng::new(6);
+    let x = dac_tensor(vec![3, 4, 6, 6], &mut rng, 15.0);
+    let dy = random_tensor(vec![5, 4, 6, 6], &mut rng, -1.0, 1.0);
+    let run = |arrays: bool, whole: bool, centred: bool| {
+        let mut c = Conv2dConfig::new(3, 5, 3)
+            .with_pad(1)
+            .init("c", 0, bits, &mut Rng::new(5));
+        c.core.centred_backward = centred;
+        if arrays {
+            c.core.attach_crossbar(&exact(128, 128), 1);
+        }
+        c.whole_matrix = whole;
+        let y = c.forward(x.clone(), &TRAIN);
+        let dx = c.backward(dy.clone(), &TRAIN);
+        (y.data, dx.data, c.core.dw.clone(), c.core.counters)
+    };
+    let close = |a: &[f32], b: &[f32], what: &str| {
+        assert_eq!(a.len(), b.len());
+        for (k, (u, v)) in a.iter().zip(b).enumerate() {
+            assert!((u - v).abs() < 1e-4, "{what} [{k}]: {u} vs {v}");
+        }
+    };
+    let base = run(false, false, true);
+    for (arrays, whole) in [(false, false), (false, true), (true, false), (true, true)] {
+        let (other, held) = (run(arrays, whole, true), run(arrays, whole, false));
+        let what = format!("arrays {arrays}, whole {whole}");
+        assert_eq!(base.0, other.0, "{what} forward");
+        close(&base.1, &other.1, &format!("{what} dJ/dx"));
+        close(&base.2, &other.2, &format!("{what} dW"));
+        // the held reference's dJ/dx but not its dW, for the digital work counted in
+        // `mean_errors` (5 columns, 4·36 positions)
+        assert_eq!((&other.0, &other.1), (&held.0, &held.1), "{what}");
+        assert!(
+            other
+                .2
+                .iter()
+                .zip(&held.2)
+                .any(|(a, b)| (a - b).abs() > 1e-3)
+        );
+        let (c, h) = (&other.3, &held.3);
+        assert_eq!(
+            c.backprop2.digital_ops - h.backprop2.digital_ops,
+            5 * 145,
+            "{what}"
+        );
+        assert_eq!((c.forward, c.backprop1), (h.forward, h.backprop1), "{what}");
+    }
+}

@@ -4,9 +4,10 @@
 mod common;
 
 use common::{rram, run_ok};
+use rram::config::RunConfig;
 use rram::counters::CountersReport;
 use rram::crossbar::{CrossbarConfig, Hardware, SignedInput};
-use rram::energy::counts::analytic;
+use rram::energy::counts::{CentredBackward, analytic};
 use rram::energy::model::estimate;
 use rram::energy::preset::EnergyPreset;
 use rram::models::Variant;
@@ -19,16 +20,18 @@ fn analytic_counts_equal_the_counters_of_a_real_run() {
     // exactly 10 × the analytic count of one step. Digital and analog two-phase reads, the
     // latter with 3 output columns per class (fc3: 84 × 30) and fp32 first and last layers, and
     // the default (`auto`) where G = 1, which reads analog.
-    counts_of_a_real_run(SignedInput::TwoPhase, Variant::default(), 4);
+    counts_of_a_real_run(SignedInput::TwoPhase, Variant::default(), "4,4,4,4");
     counts_of_a_real_run(
         SignedInput::TwoPhaseAnalog,
         Variant {
             fp32_first_last: true,
             logit_columns: 3,
         },
-        4,
+        "4,4,4,4",
     );
-    counts_of_a_real_run(SignedInput::Auto, Variant::default(), 1);
+    counts_of_a_real_run(SignedInput::Auto, Variant::default(), "4,4,4,1");
+    // 1-bit ADCs: centred comparators, whose backward goes through their batch mean
+    counts_of_a_real_run(SignedInput::Auto, Variant::default(), "1,1,2,1");
 }
 
 #[test]
@@ -40,7 +43,15 @@ fn auto_signed_input_counts_an_analog_read_where_g_is_one_bit() {
             ..CrossbarConfig::default()
         };
         let bits = format!("2,2,2,{g}").parse::<BitWidths>().unwrap();
-        let c = analytic(&geoms, bits, Hardware::Rram, &xbar, 64, 0.0);
+        let c = analytic(
+            &geoms,
+            bits,
+            Hardware::Rram,
+            &xbar,
+            CentredBackward::default(),
+            64,
+            0.0,
+        );
         serde_json::to_string(&c).unwrap()
     };
     assert_eq!(CrossbarConfig::default().signed_input, SignedInput::Auto);
@@ -52,14 +63,13 @@ fn auto_signed_input_counts_an_analog_read_where_g_is_one_bit() {
     assert_ne!(count(SignedInput::Auto, 1), count(SignedInput::TwoPhase, 1));
 }
 
-fn counts_of_a_real_run(signed: SignedInput, variant: Variant, g: u32) {
+fn counts_of_a_real_run(signed: SignedInput, variant: Variant, bits: &str) {
     let name = match signed {
         SignedInput::Auto => "auto",
         SignedInput::TwoPhase => "two-phase",
         SignedInput::TwoPhaseAnalog => "two-phase-analog",
         SignedInput::OnePhase => "one-phase",
     };
-    let bits = format!("4,4,4,{g}");
     let tmp = tempfile::tempdir().unwrap();
     let dir = tmp.path().join("r");
     let k = variant.logit_columns.to_string();
@@ -79,7 +89,7 @@ fn counts_of_a_real_run(signed: SignedInput, variant: Variant, g: u32) {
         "--threads",
         "2",
         "--bits",
-        &bits,
+        bits,
         "--out",
         dir.to_str().unwrap(),
     ];
@@ -104,6 +114,7 @@ fn counts_of_a_real_run(signed: SignedInput, variant: Variant, g: u32) {
             signed_input: signed,
             ..CrossbarConfig::default()
         },
+        CentredBackward::of(&RunConfig::default()),
         64,
         0.0,
     );
@@ -147,6 +158,7 @@ fn conversion_counts_of_a_small_layer_by_hand() {
         BitWidths::uniform(4),
         Hardware::Rram,
         &CrossbarConfig::default(),
+        CentredBackward::default(),
         8,
         0.0,
     );
@@ -168,6 +180,7 @@ fn lenet_energy(bits: BitWidths, preset: &EnergyPreset) -> f64 {
         bits,
         Hardware::Rram,
         &CrossbarConfig::default(),
+        CentredBackward::default(),
         64,
         0.01,
     );
@@ -206,6 +219,7 @@ fn paper_preset_reproduces_lenet5_and_predicts_resnet20() {
         BitWidths::uniform(4),
         Hardware::Rram,
         &CrossbarConfig::default(),
+        CentredBackward::default(),
         64,
         0.01,
     );

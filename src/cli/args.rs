@@ -87,6 +87,10 @@ pub struct RunArgs {
     /// before the conversion; for ResNets).
     #[arg(long)]
     pub centre_adc: bool,
+    /// Weight gradient of a centred read (1-bit comparators; --centre-adc) through the batch mean
+    /// it subtracts (true, default) or with the reference held constant (false, as before).
+    #[arg(long, value_name = "BOOL")]
+    pub centred_backward: Option<bool>,
     /// Forward ADCs of the layers that feed the activation's clip (LeNet-5's hidden layers):
     /// unipolar (default; 2^k levels over [0, s]), bipolar (spec §2: 2^k − 1 levels over
     /// [−s, s]) or skewed (the bipolar step, its spare code above s).
@@ -218,7 +222,7 @@ pub struct TrainArgs {
         "model", "dataset", "bits", "batch", "data", "epochs", "lr", "momentum",
         "weight_decay", "max_step", "schedule", "warmup_epochs", "seed", "train_limit", "test_limit", "config", "out",
         "fp32_first_last", "hardware", "xbar", "disturb", "faults", "adc", "partial_polarity", "signed_input",
-        "read_noise", "d2d", "co_range", "g_rounding", "g_scale", "comparator", "centre_adc", "adc_polarity", "stall_epochs",
+        "read_noise", "d2d", "co_range", "g_rounding", "g_scale", "comparator", "centre_adc", "centred_backward", "adc_polarity", "stall_epochs",
         "ideal_error_adc", "logit_columns", "label_smoothing", "cutout", "test_flip",
         "eval_every", "test_shifts", "ema",
     ])]

@@ -149,6 +149,8 @@ pub fn run(a: EnergyArgs) -> Result<()> {
                 bits,
                 Hardware::Rram,
                 &xbar,
+                // `rram train`'s default reads: centred comparators, plain multi-bit ADCs
+                counts::CentredBackward::of(&RunConfig::default()),
                 a.batch,
                 a.write_fraction,
             ),

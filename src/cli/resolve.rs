@@ -33,6 +33,9 @@ pub fn apply_run_args(cfg: &mut RunConfig, a: &RunArgs) -> Result<()> {
     if a.centre_adc {
         cfg.centre_adc = true;
     }
+    if let Some(on) = a.centred_backward {
+        cfg.centred_backward = on;
+    }
     if let Some(p) = &a.adc_polarity {
         cfg.adc_polarity = rram::quant::output::Polarity::parse(p)?;
     }

@@ -3,10 +3,32 @@
 //! batch. Cell writes depend on how training moves the weights, so the analytic count assumes a
 //! fraction of cells rewritten per step (`write_fraction`); measured counters replace it.
 
+use crate::config::RunConfig;
 use crate::counters::{CountersReport, LayerCounters, LayerReport};
 use crate::crossbar::{AdcMode, CrossbarConfig, Hardware};
 use crate::models::geometry::MatrixGeom;
-use crate::quant::BitWidths;
+use crate::quant::output::Comparator;
+use crate::quant::{BitWidths, Bits};
+
+/// Which layers' backward goes through the batch mean of a centred read
+/// (`RunConfig::centred_backward`, `nn::engine::MatrixCore::mean_errors`): those with a 1-bit
+/// comparator, and with `multi_bit` those with a centred multi-bit ADC (`centre_adc`; not the
+/// logits).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct CentredBackward {
+    pub comparators: bool,
+    pub multi_bit: bool,
+}
+
+impl CentredBackward {
+    /// The layers a run's config centres in backward.
+    pub fn of(cfg: &RunConfig) -> Self {
+        CentredBackward {
+            comparators: cfg.centred_backward && cfg.comparator == Comparator::Centered,
+            multi_bit: cfg.centred_backward && cfg.centre_adc,
+        }
+    }
+}
 
 /// Counts of one training step of `batch` images.
 pub fn analytic(
@@ -14,12 +36,15 @@ pub fn analytic(
     bits: BitWidths,
     hardware: Hardware,
     xbar: &CrossbarConfig,
+    centred: CentredBackward,
     batch: usize,
     write_fraction: f64,
 ) -> CountersReport {
+    let last = geoms.len().saturating_sub(1);
     let layers = geoms
         .iter()
-        .map(|g| {
+        .enumerate()
+        .map(|(i, g)| {
             let bits = if g.fp32 { BitWidths::FP32 } else { bits };
             let backward_adc = xbar.backward_bits(bits.co);
             let (rows, cols) = (g.rows as u64, g.cols as u64);
@@ -30,6 +55,15 @@ pub fn analytic(
             c.backprop2.digital_macs += rows * cols * p;
             c.backprop2.digital_ops += rows * cols;
             c.backprop1.digital_ops += cols * p;
+            let centred_read = match bits.co {
+                Bits::K(1) => centred.comparators,
+                Bits::K(_) => centred.multi_bit && i != last,
+                Bits::Fp32 => false,
+            };
+            if centred_read {
+                // ḡ per column, taken out of the weight gradient's errors (part 2)
+                c.backprop2.digital_ops += cols * (p + 1);
+            }
             let (mut arrays, mut utilisation) = (0, 0.0);
             match hardware {
                 Hardware::Ideal => {

@@ -34,6 +34,7 @@ pub fn for_run(
         cfg.bits,
         Hardware::Rram,
         &cfg.crossbar,
+        counts::CentredBackward::of(cfg),
         cfg.batch,
         DEFAULT_WRITE_FRACTION,
     );

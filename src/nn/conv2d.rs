@@ -165,7 +165,8 @@ impl Conv2d {
         // Each block on one thread: recompute its im2col, form its dW product and, given `W_q`
         // (ideal engine), its part of dJ/dx: `W_qᵀ·g` col2im'd into its samples. The dW
         // products are added in block order.
-        let block_pass = |gq: &[f32], dw: &mut [f32], dxs, w_q: Option<&[f32]>| {
+        // `gw` forms dW and `gq` dJ/dx (`MatrixCore::backward_fused`; the same error elsewhere)
+        let block_pass = |gw: &[f32], gq: &[f32], dw: &mut [f32], dxs, w_q: Option<&[f32]>| {
             let products: Vec<Vec<f32>> = blocks
                 .par_iter()
                 .zip(dxs)
@@ -176,7 +177,8 @@ impl Conv2d {
                         im2col_block(&input, &g, b.clone(), col);
                         let mut product = Vec::new();
                         let (xb, gb) = (View::block(col, pc, 0, 0), View::block(gq, p, 0, j0));
-                        WeightGrad::block_product(xb, gb, rows, cols, pc, &mut product);
+                        let gwb = View::block(gw, p, 0, j0);
+                        WeightGrad::block_product(xb, gwb, rows, cols, pc, &mut product);
                         if let Some(w_q) = w_q {
                             buf.resize(rows * pc, 0.0);
                             let wt = View::block(w_q, rows, 0, 0).t();
@@ -200,12 +202,12 @@ impl Conv2d {
             let to_dx = |b: &Range<usize>, read: &[f32], mut dxb: Vec<&mut [f32]>| {
                 col2im_block(read, &g, b.len(), &mut dxb);
             };
-            let weight_grad = |gq: &[f32], dw: &mut [f32]| block_pass(gq, dw, no_dx(), None);
+            let weight_grad = |gq: &[f32], dw: &mut [f32]| block_pass(gq, gq, dw, no_dx(), None);
             self.core
                 .backward_blocks(dy.data, ctx, weight_grad, &blocks, dxs, to_dx);
         } else if self.core.read_errors {
             // dJ/dx through the error ADC, whose range needs the whole read: col2im'd whole
-            let weight_grad = |gq: &[f32], dw: &mut [f32]| block_pass(gq, dw, no_dx(), None);
+            let weight_grad = |gq: &[f32], dw: &mut [f32]| block_pass(gq, gq, dw, no_dx(), None);
             let dcol = self.core.backward_with(dy.data, ctx, weight_grad);
             if need_dx {
                 col2im(&dcol, &g, &mut dx);
@@ -213,8 +215,8 @@ impl Conv2d {
             }
         } else {
             let dxs = split_blocks(&mut dx, g.c_in, &blocks, hw);
-            let fused = |gq: &[f32], w_q: &[f32], dw: &mut [f32]| {
-                block_pass(gq, dw, dxs, need_dx.then_some(w_q))
+            let fused = |gw: &[f32], gq: &[f32], w_q: &[f32], dw: &mut [f32]| {
+                block_pass(gw, gq, dw, dxs, need_dx.then_some(w_q))
             };
             self.core.backward_fused(dy.data, ctx, fused);
         }

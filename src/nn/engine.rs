@@ -16,7 +16,7 @@ use crate::counters::LayerCounters;
 use crate::crossbar::CrossbarConfig;
 use crate::crossbar::array::{Input, ReadSpec, Span, TiledMatrix, count_digital};
 use crate::kernels::gemm::{Trans, View, WeightGrad, matmul};
-use crate::kernels::{lane_dot, zeros};
+use crate::kernels::{lane_dot, lane_sum, zeros};
 use crate::nn::Ctx;
 use crate::quant::gradient::{GQuantizer, GRounding, GScale, RoundingKey};
 use crate::quant::output::Adc;
@@ -65,6 +65,10 @@ pub struct MatrixCore {
     /// through `set_centre_adc`, which also gives the layer its references.
     centre_adc: bool,
     pub co_centre: Vec<f32>,
+    /// Backward of a centred read through the batch mean it subtracts
+    /// (`RunConfig::centred_backward`): each column's mean error is taken out of the weight
+    /// gradient (`mean_errors`). Off, the reference is held constant.
+    pub centred_backward: bool,
     /// The forward ADC's polarity (`quant::output::Polarity`), set by the model where its output
     /// goes straight into the activation's clip (`Model::set_quant_options`); read through
     /// `co_polarity`.
@@ -124,6 +128,7 @@ impl MatrixCore {
         let nb = if bias { cols } else { 0 };
         MatrixCore {
             index,
+            centred_backward: false,
             rows,
             cols,
             dw: vec![0.0; w.len()],
@@ -467,7 +472,8 @@ impl MatrixCore {
         weight_grad: impl FnOnce(&[f32], &mut [f32]),
     ) -> Vec<f32> {
         let g = self.quantized_errors(dy, ctx);
-        weight_grad(&g, &mut self.dw);
+        let mean = self.mean_errors(&g);
+        weight_grad(&centred_errors(&g, mean.as_deref()), &mut self.dw);
         self.finish_weight_gradient();
         self.propagate(g, ctx)
     }
@@ -487,7 +493,8 @@ impl MatrixCore {
         take: impl Fn(&Range<usize>, &[f32], T) + Sync,
     ) {
         let g = self.quantized_errors(dy, ctx);
-        weight_grad(&g, &mut self.dw);
+        let mean = self.mean_errors(&g);
+        weight_grad(&centred_errors(&g, mean.as_deref()), &mut self.dw);
         self.finish_weight_gradient();
         if !self.input_grad {
             return;
@@ -505,20 +512,27 @@ impl MatrixCore {
     }
 
     /// `backward_with` where the caller also forms its own `dJ/dx` from `W_qᵀ · g` (ideal
-    /// engine, no error ADC): `products(g, w_q, dw)` fills `dw` as there; the caller keeps the
-    /// input, so it owns the output too.
+    /// engine, no error ADC): `products(g_w, g, w_q, dw)` fills `dw` from `g_w` as there (the
+    /// error less its column means after a centred read, else `g`) and dJ/dx from `g`; the
+    /// caller keeps the input, so it owns the output too.
     pub fn backward_fused(
         &mut self,
         dy: Vec<f32>,
         ctx: &Ctx,
-        products: impl FnOnce(&[f32], &[f32], &mut [f32]),
+        products: impl FnOnce(&[f32], &[f32], &[f32], &mut [f32]),
     ) {
         assert!(
             self.xbar.is_none() && !self.read_errors,
             "backward_fused is the ideal engine's without an error ADC"
         );
         let g = self.quantized_errors(dy, ctx);
-        products(&g, &self.w_q, &mut self.dw);
+        let mean = self.mean_errors(&g);
+        products(
+            &centred_errors(&g, mean.as_deref()),
+            &g,
+            &self.w_q,
+            &mut self.dw,
+        );
         self.finish_weight_gradient();
     }
 
@@ -603,6 +617,27 @@ impl MatrixCore {
             key,
         );
         dy
+    }
+
+    /// ḡ: each column's mean quantized error over the batch (`[cols]`), where the forward read
+    /// was centred on the column's batch mean and `centred_backward` is on; else `None`.
+    /// `co − mean(co)` has the derivative `g − ḡ`, and the weight gradient (digital) takes
+    /// it: holding the reference constant instead leaves in dW a common part the centred read
+    /// cannot see, which drives a column's weights to one sign (docs/results.md). dJ/dx keeps
+    /// the read of `g` itself: its exact form differs by `W_qᵀ·ḡ`, one constant per input row
+    /// over the batch, and taking that off after the row ADCs stalled 1,1,2,1 (measured).
+    fn mean_errors(&mut self, g: &[f32]) -> Option<Vec<f32>> {
+        if !(self.centred_backward && self.centered()) {
+            return None;
+        }
+        let p = self.n * self.positions;
+        // digital: one sum per error, one divide per column
+        self.counters.backprop2.digital_ops += (self.cols * (p + 1)) as u64;
+        Some(
+            g.par_chunks(p.max(1))
+                .map(|row| (lane_sum(row, |v| v as f64) / p.max(1) as f64) as f32)
+                .collect(),
+        )
     }
 
     /// Counters of backprop part 2 and the straight-through factor of the W quantizer.
@@ -716,5 +751,20 @@ impl MatrixCore {
             decay: false,
         });
         v
+    }
+}
+
+/// `g − ḡ` row by row (`[cols, p]` less one mean per row), or `g` itself without means.
+fn centred_errors<'a>(g: &'a [f32], mean: Option<&[f32]>) -> std::borrow::Cow<'a, [f32]> {
+    match mean {
+        None => std::borrow::Cow::Borrowed(g),
+        Some(m) => {
+            let p = g.len() / m.len().max(1);
+            let mut c = g.to_vec();
+            c.par_chunks_mut(p.max(1))
+                .zip(m)
+                .for_each(|(row, &mu)| row.iter_mut().for_each(|v| *v -= mu));
+            std::borrow::Cow::Owned(c)
+        }
     }
 }

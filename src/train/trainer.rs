@@ -124,6 +124,9 @@ pub fn init_model(cfg: &RunConfig, train: &Dataset) -> Model {
         cfg.centre_adc,
         cfg.adc_polarity,
     );
+    for (_, c) in model.all_matrices() {
+        c.centred_backward = cfg.centred_backward;
+    }
     if cfg.hardware == Hardware::Rram {
         model.attach_crossbar(&cfg.crossbar, cfg.seed);
     } else if cfg.ideal_error_adc {
