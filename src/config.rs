@@ -183,6 +183,61 @@ impl Warmup {
     }
 }
 
+/// Whether the ideal engine reads each layer's propagated error through an ADC
+/// (`RunConfig::ideal_error_adc`): written `true`, `false` or `auto`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(try_from = "SwitchValue", into = "SwitchValue")]
+pub enum ErrorAdc {
+    /// Where G = 1: without the read, 1-bit errors grow layer by layer and training stalls
+    /// (docs/results.md); G ≥ 2 trains better without it.
+    Auto,
+    On,
+    Off,
+}
+
+/// How `ErrorAdc` is written: a bool, or the word `auto`.
+#[derive(Serialize, Deserialize)]
+#[serde(untagged)]
+enum SwitchValue {
+    Bool(bool),
+    Word(String),
+}
+
+impl TryFrom<SwitchValue> for ErrorAdc {
+    type Error = String;
+    fn try_from(v: SwitchValue) -> std::result::Result<Self, String> {
+        match v {
+            SwitchValue::Bool(b) => Ok(if b { ErrorAdc::On } else { ErrorAdc::Off }),
+            SwitchValue::Word(w) => ErrorAdc::parse(&w).map_err(|e| e.to_string()),
+        }
+    }
+}
+
+impl From<ErrorAdc> for SwitchValue {
+    fn from(e: ErrorAdc) -> Self {
+        match e {
+            ErrorAdc::Auto => SwitchValue::Word("auto".into()),
+            ErrorAdc::On => SwitchValue::Bool(true),
+            ErrorAdc::Off => SwitchValue::Bool(false),
+        }
+    }
+}
+
+impl ErrorAdc {
+    /// `auto`, `on`/`true` or `off`/`false`.
+    pub fn parse(s: &str) -> Result<Self> {
+        match s {
+            "auto" => Ok(ErrorAdc::Auto),
+            "on" | "true" => Ok(ErrorAdc::On),
+            "off" | "false" => Ok(ErrorAdc::Off),
+            _ => Err(Error::invalid(
+                "ideal_error_adc",
+                format!("{s:?} must be auto, on or off"),
+            )),
+        }
+    }
+}
+
 /// The warm-up of configs and index lines written before `auto` existed: none.
 fn no_warmup() -> Warmup {
     Warmup::Epochs(0.0)
@@ -250,8 +305,9 @@ pub struct RunConfig {
     /// and the bits of the arrays' backward row ADCs (`crossbar.backward_adc_bits`, by default
     /// the CO bits), as those ADCs do (without tiles or phases). The arrays bound the
     /// error this way; without it G = 1 errors grow layer by layer and training stalls
-    /// (docs/results.md). Default false.
-    pub ideal_error_adc: bool,
+    /// (docs/results.md). Default `auto`: on where G = 1 (`RunConfig::reads_errors`); a config
+    /// written before `auto` existed says `true` or `false`, as its run had it.
+    pub ideal_error_adc: ErrorAdc,
     /// Images per step. Default 64 (spec §4).
     pub batch: usize,
     /// Peak learning rate. Default 0.05.
@@ -356,7 +412,7 @@ impl Default for RunConfig {
             adc_polarity: Polarity::Unipolar,
             epochs: 20,
             stall_epochs: 3,
-            ideal_error_adc: false,
+            ideal_error_adc: ErrorAdc::Auto,
             batch: 64,
             lr: 0.05,
             momentum: 0.9,
@@ -511,6 +567,16 @@ impl RunConfig {
             Error::Invalid { key, what } => Error::format(path, format!("{key}: {what}")),
             other => other,
         })
+    }
+
+    /// Whether the ideal engine reads propagated errors through an ADC (`ideal_error_adc`,
+    /// `auto` resolved by the G bits).
+    pub fn reads_errors(&self) -> bool {
+        match self.ideal_error_adc {
+            ErrorAdc::On => true,
+            ErrorAdc::Off => false,
+            ErrorAdc::Auto => self.bits.g == crate::quant::Bits::K(1),
+        }
     }
 
     /// The warm-up in epochs (`warmup_epochs`, `auto` resolved by the G bits).
@@ -683,6 +749,31 @@ mod tests {
             .filter(|l| !l.starts_with(key))
             .map(|l| format!("{l}\n"))
             .collect()
+    }
+
+    #[test]
+    fn ideal_error_adc_is_auto_by_default_on_where_g_is_one_bit() {
+        let mut c = RunConfig::default();
+        assert_eq!(c.ideal_error_adc, ErrorAdc::Auto);
+        assert!(!c.reads_errors(), "4,4,4,4");
+        c.bits = "1,1,2,1".parse().unwrap();
+        assert!(c.reads_errors());
+        c.ideal_error_adc = ErrorAdc::Off;
+        assert!(!c.reads_errors());
+        // written as a bool (as before `auto`) or the word, read back the same
+        let text = RunConfig::default().to_toml();
+        assert!(text.contains("ideal_error_adc = \"auto\""), "{text}");
+        for (line, want) in [
+            ("ideal_error_adc = false\n", ErrorAdc::Off),
+            ("ideal_error_adc = true\n", ErrorAdc::On),
+            ("ideal_error_adc = \"auto\"\n", ErrorAdc::Auto),
+        ] {
+            let c = RunConfig::from_toml(line).unwrap();
+            assert_eq!(c.ideal_error_adc, want, "{line}");
+            assert_eq!(RunConfig::from_toml(&c.to_toml()).unwrap(), c);
+        }
+        let e = RunConfig::from_toml("ideal_error_adc = \"sometimes\"\n").unwrap_err();
+        assert!(e.to_string().contains("ideal_error_adc"), "{e}");
     }
 
     #[test]

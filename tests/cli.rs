@@ -5,6 +5,7 @@
 mod common;
 
 use common::{rram, run_ok};
+use rram::config::ErrorAdc;
 use std::path::Path;
 use std::time::{Duration, Instant};
 
@@ -611,7 +612,8 @@ fn ideal_error_adc_reads_errors_only_when_co_is_quantized() {
         }
         train(&dir, &args);
         let cfg = rram::config::RunConfig::load(&dir.join("config.toml")).unwrap();
-        assert_eq!(cfg.ideal_error_adc, flag);
+        let want = if flag { ErrorAdc::On } else { ErrorAdc::Auto };
+        assert_eq!(cfg.ideal_error_adc, want);
         metrics(&dir)
     };
     // fp32 CO: the read is the identity, the run is the same to the last digit
@@ -621,6 +623,8 @@ fn ideal_error_adc_reads_errors_only_when_co_is_quantized() {
     );
     // a 2-bit CO: the propagated errors are read at 3 levels, and the run differs
     assert_ne!(run("q0", "4,2,4,4", false), run("q1", "4,2,4,4", true));
+    // by default (`auto`) the read is on where G = 1
+    assert_eq!(run("g0", "4,2,4,1", false), run("g1", "4,2,4,1", true));
 }
 
 #[test]

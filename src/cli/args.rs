@@ -205,9 +205,10 @@ pub struct TrainArgs {
     /// Evaluate on the test set every N epochs and after the last (default 1: every epoch).
     #[arg(long, value_name = "N")]
     pub eval_every: Option<usize>,
-    /// Ideal engine: read propagated errors through a CO-bit ADC, as the arrays do.
-    #[arg(long)]
-    pub ideal_error_adc: bool,
+    /// Ideal engine: read propagated errors through a CO-bit ADC, as the arrays do: on (the
+    /// flag alone), off, or auto (default: where G = 1).
+    #[arg(long, value_name = "WHEN", num_args = 0..=1, default_missing_value = "on")]
+    pub ideal_error_adc: Option<String>,
     /// Stop a run still below twice chance accuracy after this many epochs, as `stalled` (0 = never; default 3).
     #[arg(long)]
     pub stall_epochs: Option<usize>,

@@ -166,8 +166,8 @@ pub fn train_config(a: &TrainArgs) -> Result<RunConfig> {
     if let Some(v) = a.ema {
         cfg.ema = v;
     }
-    if a.ideal_error_adc {
-        cfg.ideal_error_adc = true;
+    if let Some(w) = &a.ideal_error_adc {
+        cfg.ideal_error_adc = rram::config::ErrorAdc::parse(w)?;
     }
     cfg.validate()?;
     Ok(cfg)

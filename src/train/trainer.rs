@@ -129,7 +129,7 @@ pub fn init_model(cfg: &RunConfig, train: &Dataset) -> Model {
     }
     if cfg.hardware == Hardware::Rram {
         model.attach_crossbar(&cfg.crossbar, cfg.seed);
-    } else if cfg.ideal_error_adc {
+    } else if cfg.reads_errors() {
         model.all_matrices().into_iter().for_each(|(_, c)| {
             c.read_errors = true;
             c.backward_adc_bits = cfg.crossbar.backward_bits(c.bits.co);
