@@ -279,7 +279,7 @@ pub struct RunConfig {
     pub centre_adc: bool,
     /// Backward of a centred read (the 1-bit comparator, or any ADC with `centre_adc`) through
     /// the batch mean it is centred on, as batch-norm's backward does: each column's mean error
-    /// ḡ leaves the weight gradient (digital; `nn::engine::MatrixCore::mean_errors`). Held
+    /// ḡ leaves the weight gradient (digital; `nn::engine::MatrixCore::weight_errors`). Held
     /// constant instead, the reference leaves a common part in the weight gradient that the
     /// read cannot see, which drives a layer's weights to one sign: the
     /// all-1-bit 1,1,2,1 trains only with it (docs/results.md). Default true; a run's resolved

@@ -826,7 +826,7 @@ fn centred_backward_agrees_on_every_path_of_a_conv() {
         close(&base.1, &other.1, &format!("{what} dJ/dx"));
         close(&base.2, &other.2, &format!("{what} dW"));
         // the held reference's dJ/dx but not its dW, for the digital work counted in
-        // `mean_errors` (5 columns, 4·36 positions)
+        // `weight_errors` (5 columns, 4·36 positions)
         assert_eq!((&other.0, &other.1), (&held.0, &held.1), "{what}");
         assert!(
             other

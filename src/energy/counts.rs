@@ -11,7 +11,7 @@ use crate::quant::output::Comparator;
 use crate::quant::{BitWidths, Bits};
 
 /// Which layers' backward goes through the batch mean of a centred read
-/// (`RunConfig::centred_backward`, `nn::engine::MatrixCore::mean_errors`): those with a 1-bit
+/// (`RunConfig::centred_backward`, `nn::engine::MatrixCore::weight_errors`): those with a 1-bit
 /// comparator, and with `multi_bit` those with a centred multi-bit ADC (`centre_adc`; not the
 /// logits).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]

@@ -24,6 +24,7 @@ use crate::quant::output::{CoRange, Comparator, Polarity};
 use crate::quant::{BitWidths, Bits, gradient, output, weight};
 use crate::rng::Rng;
 use rayon::prelude::*;
+use std::borrow::Cow;
 use std::ops::Range;
 
 /// Values in one block of a column matrix (1 MB): small enough that a block stays in a core's
@@ -67,7 +68,7 @@ pub struct MatrixCore {
     pub co_centre: Vec<f32>,
     /// Backward of a centred read through the batch mean it subtracts
     /// (`RunConfig::centred_backward`): each column's mean error is taken out of the weight
-    /// gradient (`mean_errors`). Off, the reference is held constant.
+    /// gradient (`weight_errors`). Off, the reference is held constant.
     pub centred_backward: bool,
     /// The forward ADC's polarity (`quant::output::Polarity`), set by the model where its output
     /// goes straight into the activation's clip (`Model::set_quant_options`); read through
@@ -472,8 +473,7 @@ impl MatrixCore {
         weight_grad: impl FnOnce(&[f32], &mut [f32]),
     ) -> Vec<f32> {
         let g = self.quantized_errors(dy, ctx);
-        let mean = self.mean_errors(&g);
-        weight_grad(&centred_errors(&g, mean.as_deref()), &mut self.dw);
+        weight_grad(&self.weight_errors(&g), &mut self.dw);
         self.finish_weight_gradient();
         self.propagate(g, ctx)
     }
@@ -493,8 +493,7 @@ impl MatrixCore {
         take: impl Fn(&Range<usize>, &[f32], T) + Sync,
     ) {
         let g = self.quantized_errors(dy, ctx);
-        let mean = self.mean_errors(&g);
-        weight_grad(&centred_errors(&g, mean.as_deref()), &mut self.dw);
+        weight_grad(&self.weight_errors(&g), &mut self.dw);
         self.finish_weight_gradient();
         if !self.input_grad {
             return;
@@ -526,13 +525,8 @@ impl MatrixCore {
             "backward_fused is the ideal engine's without an error ADC"
         );
         let g = self.quantized_errors(dy, ctx);
-        let mean = self.mean_errors(&g);
-        products(
-            &centred_errors(&g, mean.as_deref()),
-            &g,
-            &self.w_q,
-            &mut self.dw,
-        );
+        let g_w = self.weight_errors(&g);
+        products(&g_w, &g, &self.w_q, &mut self.dw);
         self.finish_weight_gradient();
     }
 
@@ -619,25 +613,26 @@ impl MatrixCore {
         dy
     }
 
-    /// ḡ: each column's mean quantized error over the batch (`[cols]`), where the forward read
-    /// was centred on the column's batch mean and `centred_backward` is on; else `None`.
-    /// `co − mean(co)` has the derivative `g − ḡ`, and the weight gradient (digital) takes
-    /// it: holding the reference constant instead leaves in dW a common part the centred read
+    /// The errors the weight gradient takes: `g − ḡ` (ḡ: each column's mean quantized error
+    /// over the batch) where the forward read was centred on the column's batch mean and
+    /// `centred_backward` is on; else `g` itself. `co − mean(co)` has the derivative `g − ḡ`:
+    /// holding the reference constant instead leaves in dW a common part the centred read
     /// cannot see, which drives a column's weights to one sign (docs/results.md). dJ/dx keeps
     /// the read of `g` itself: its exact form differs by `W_qᵀ·ḡ`, one constant per input row
     /// over the batch, and taking that off after the row ADCs stalled 1,1,2,1 (measured).
-    fn mean_errors(&mut self, g: &[f32]) -> Option<Vec<f32>> {
+    fn weight_errors<'a>(&mut self, g: &'a [f32]) -> Cow<'a, [f32]> {
         if !(self.centred_backward && self.centered()) {
-            return None;
+            return Cow::Borrowed(g);
         }
         let p = self.n * self.positions;
         // digital: one sum per error, one divide per column
         self.counters.backprop2.digital_ops += (self.cols * (p + 1)) as u64;
-        Some(
-            g.par_chunks(p.max(1))
-                .map(|row| (lane_sum(row, |v| v as f64) / p.max(1) as f64) as f32)
-                .collect(),
-        )
+        let mut c = g.to_vec();
+        c.par_chunks_mut(p.max(1)).for_each(|row| {
+            let mean = (lane_sum(row, |v| v as f64) / p.max(1) as f64) as f32;
+            row.iter_mut().for_each(|v| *v -= mean);
+        });
+        Cow::Owned(c)
     }
 
     /// Counters of backprop part 2 and the straight-through factor of the W quantizer.
@@ -751,20 +746,5 @@ impl MatrixCore {
             decay: false,
         });
         v
-    }
-}
-
-/// `g − ḡ` row by row (`[cols, p]` less one mean per row), or `g` itself without means.
-fn centred_errors<'a>(g: &'a [f32], mean: Option<&[f32]>) -> std::borrow::Cow<'a, [f32]> {
-    match mean {
-        None => std::borrow::Cow::Borrowed(g),
-        Some(m) => {
-            let p = g.len() / m.len().max(1);
-            let mut c = g.to_vec();
-            c.par_chunks_mut(p.max(1))
-                .zip(m)
-                .for_each(|(row, &mu)| row.iter_mut().for_each(|v| *v -= mu));
-            std::borrow::Cow::Owned(c)
-        }
     }
 }
